@@ -1,0 +1,185 @@
+"""Reflect a user's table into the column description that the sheet document publishes.
+
+Only what the grid needs survives: a small set of portable types, nullability, the primary key,
+and the constraints a cell editor can check before the database refuses a value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import sql
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import NoSuchTableError
+
+COLUMN_TYPES = ("integer", "number", "decimal", "text", "boolean", "date", "datetime")
+
+# (SQLAlchemy type, document type), most specific first: Enum is a String, Double is a Float.
+_TYPE_MAP: tuple[tuple[type, str], ...] = (
+    (sql.sqltypes.Boolean, "boolean"),
+    (sql.sqltypes.Integer, "integer"),
+    (sql.sqltypes.Float, "number"),
+    (sql.sqltypes.Numeric, "decimal"),
+    (sql.sqltypes.String, "text"),
+    (sql.sqltypes.DateTime, "datetime"),
+    (sql.sqltypes.Date, "date"),
+)
+
+# A CHECK constraint that restricts one column to a list of string literals, as SQLite keeps it
+# ("status IN ('a', 'b')") or as PostgreSQL rewrites it
+# ("status::text = ANY (ARRAY['a'::character varying, 'b'::character varying]::text[])").
+_CAST = re.compile(r"::[a-z ]+(?:\[\])?", re.IGNORECASE)
+_LITERAL = r"'(?:[^']|'')*'"
+_CHOICE_CHECK = re.compile(
+    rf"""^[\s(]*"?(?P<column>\w+)"?[\s)]*(?:IN|=\s*ANY)\s*[\s(]*(?:ARRAY\s*\[)?\s*
+    (?P<values>{_LITERAL}(?:\s*,\s*{_LITERAL})*)\s*[\s\])]*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+class UnsupportedTableError(Exception):
+    """The table cannot be shown as a sheet; the message names the table and the reason."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column as the grid sees it."""
+
+    name: str
+    type: str
+    nullable: bool
+    readonly: bool
+    choices: tuple[str, ...] | None = None
+    max_length: int | None = None
+    scale: int | None = None
+
+    def to_meta(self) -> dict[str, Any]:
+        """The column entry of the document's `meta.columns` (optional keys only when set)."""
+        meta: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "nullable": self.nullable,
+            "readonly": self.readonly,
+        }
+        if self.choices is not None:
+            meta["choices"] = list(self.choices)
+        if self.max_length is not None:
+            meta["max_length"] = self.max_length
+        if self.scale is not None:
+            meta["scale"] = self.scale
+        return meta
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table with a single-column primary key, reduced to what a sheet needs."""
+
+    table: str
+    pk: str
+    columns: tuple[Column, ...]
+    autoincrement: bool
+
+    def column(self, name: str) -> Column:
+        """The column called `name`; KeyError if the table has none."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f'table "{self.table}" has no column "{name}"')
+
+
+def load_table(engine: Engine, table: str) -> sqlalchemy.Table:
+    """Reflect `table` so queries use SQLAlchemy's quoting and type processing, never strings."""
+    try:
+        return sqlalchemy.Table(table, sqlalchemy.MetaData(), autoload_with=engine)
+    except NoSuchTableError as exc:
+        raise UnsupportedTableError(f'table "{table}" does not exist') from exc
+
+
+def reflect_table(engine: Engine, table: str) -> TableSchema:
+    """Describe `table`, or raise UnsupportedTableError saying why it cannot be a sheet."""
+    reflected = load_table(engine, table)
+    pk = _single_pk(reflected)
+    choices = _check_choices(reflected)
+    return TableSchema(
+        table=table,
+        pk=pk.name,
+        columns=tuple(_column(reflected, c, pk, choices.get(c.name)) for c in reflected.columns),
+        autoincrement=_is_autoincrement(reflected, pk, engine),
+    )
+
+
+def _single_pk(table: sqlalchemy.Table) -> sqlalchemy.Column:
+    keys = list(table.primary_key.columns)
+    if not keys:
+        raise UnsupportedTableError(
+            f'table "{table.name}" has no primary key; Cellsync needs a single-column primary key'
+        )
+    if len(keys) > 1:
+        names = ", ".join(c.name for c in keys)
+        raise UnsupportedTableError(
+            f'table "{table.name}" has a composite primary key ({names}); '
+            "Cellsync needs a single-column primary key"
+        )
+    return keys[0]
+
+
+def _column(
+    table: sqlalchemy.Table,
+    column: sqlalchemy.Column,
+    pk: sqlalchemy.Column,
+    check_choices: tuple[str, ...] | None,
+) -> Column:
+    kind = _column_type(table, column)
+    type_ = column.type
+    enums = getattr(type_, "enums", None)
+    return Column(
+        name=column.name,
+        type=kind,
+        nullable=bool(column.nullable),
+        readonly=column is pk or column.computed is not None,
+        choices=tuple(enums) if enums else check_choices,
+        # A native enum's `length` is SQLAlchemy's own computation, not a database limit.
+        max_length=type_.length if kind == "text" and not enums else None,
+        scale=type_.scale if kind == "decimal" else None,
+    )
+
+
+def _column_type(table: sqlalchemy.Table, column: sqlalchemy.Column) -> str:
+    for sa_type, kind in _TYPE_MAP:
+        if isinstance(column.type, sa_type):
+            return kind
+    raise UnsupportedTableError(
+        f'table "{table.name}" has column "{column.name}" of type {column.type!r}, '
+        f"which Cellsync cannot edit (supported: {', '.join(COLUMN_TYPES)})"
+    )
+
+
+def _check_choices(table: sqlalchemy.Table) -> dict[str, tuple[str, ...]]:
+    """Choices per column from CHECK constraints that list allowed string values."""
+    choices: dict[str, tuple[str, ...]] = {}
+    for constraint in table.constraints:
+        if isinstance(constraint, sqlalchemy.CheckConstraint):
+            parsed = parse_choice_check(str(constraint.sqltext))
+            if parsed is not None and parsed[0] in table.columns:
+                choices[parsed[0]] = parsed[1]
+    return choices
+
+
+def parse_choice_check(sqltext: str) -> tuple[str, tuple[str, ...]] | None:
+    """(column, choices) for `col IN ('a', ...)` or PostgreSQL's `col = ANY (ARRAY[...])`."""
+    match = _CHOICE_CHECK.match(_CAST.sub("", sqltext))
+    if match is None:
+        return None
+    values = re.findall(_LITERAL, match["values"])
+    return match["column"], tuple(v[1:-1].replace("''", "'") for v in values)
+
+
+def _is_autoincrement(table: sqlalchemy.Table, pk: sqlalchemy.Column, engine: Engine) -> bool:
+    """Whether the database generates primary keys, so new rows may leave the pk empty."""
+    if table.autoincrement_column is not pk:
+        return False
+    # SQLite generates keys only for a column declared exactly INTEGER PRIMARY KEY (rowid alias).
+    return engine.dialect.name != "sqlite" or isinstance(pk.type, sql.sqltypes.INTEGER)

@@ -1,0 +1,29 @@
+"""Read a user's table into document cells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy
+from sqlalchemy.engine import Engine
+
+from persistence.document import Scalar, to_cell
+from persistence.schema import TableSchema, load_table
+
+FETCH_BATCH = 1000
+
+
+def fetch_rows(engine: Engine, schema: TableSchema) -> Iterator[dict[str, Scalar]]:
+    """Every row ordered by primary key, as cells; streamed so a large table is never held
+    twice in memory (once as rows, once in the document)."""
+    table = load_table(engine, schema.table)
+    query = sqlalchemy.select(*(table.c[column.name] for column in schema.columns))
+    with engine.connect() as connection:
+        result = connection.execution_options(yield_per=FETCH_BATCH).execute(
+            query.order_by(table.c[schema.pk])
+        )
+        for row in result:
+            yield {
+                column.name: to_cell(value, column)
+                for column, value in zip(schema.columns, row, strict=True)
+            }
