@@ -1,0 +1,165 @@
+"""A live sheet: one pycrdt document and the connections editing it.
+
+An edit's path through the room: `receive` applies the client's update to the document in a
+transaction whose origin is that client; the document's observer queues the update for the
+log, the fan-out and the broadcast; `_flush` merges what arrived within `merge_window`, encodes
+it once, and writes the same frame to every other client. Nothing here awaits, so one slow or
+broken client cannot hold up the others.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from pycrdt import Doc, TransactionEvent, YSyncMessageType
+
+from persistence.update_log import merge
+from server.connection import Connection
+from server.presence import Presence
+from server.protocol import (
+    AwarenessEntry,
+    MessageKind,
+    ProtocolError,
+    encode_awareness,
+    parse_awareness,
+    parse_message,
+    sync_message,
+)
+from server.websocket_transport import encode_frame
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+EMPTY_STATE = b"\x00"
+
+
+class Room:
+    def __init__(
+        self,
+        name: str,
+        doc: Doc,
+        on_update: Callable[[str, bytes], None],
+        merge_window: float,
+    ) -> None:
+        self.name = name
+        self.doc = doc
+        self.connections: set[Connection] = set()
+        self._on_update = on_update
+        self._merge_window = merge_window
+        self._presence = Presence()
+        self._updates: list[tuple[Connection | None, bytes]] = []
+        self._awareness: list[tuple[Connection | None, AwarenessEntry]] = []
+        self._origin: Connection | None = None
+        self._full_update: bytes | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        self._last_flush = 0.0
+        self._subscription = doc.observe(self._on_transaction)
+
+    def join(self, connection: Connection) -> None:
+        """Starts the sync handshake and shows the newcomer who is here."""
+        self.connections.add(connection)
+        connection.send(
+            encode_frame(sync_message(YSyncMessageType.SYNC_STEP1, self.doc.get_state()))
+        )
+        present = self._presence.live()
+        if present:
+            connection.send(encode_frame(encode_awareness(present)))
+
+    def leave(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        removals = self._presence.leave(connection)
+        self._awareness.extend((None, entry) for entry in removals)
+        if removals:
+            self._schedule_flush()
+
+    def receive(self, connection: Connection, data: bytes) -> None:
+        """Handles one frame from a client; raises ProtocolError for a malformed one."""
+        message = parse_message(data)
+        if message.kind is MessageKind.SYNC_STEP1:
+            reply = sync_message(YSyncMessageType.SYNC_STEP2, self._missing_for(message.payload))
+            connection.send(encode_frame(reply))
+        elif message.kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
+            self.apply(message.payload, origin=connection)
+        elif message.kind is MessageKind.AWARENESS:
+            news = self._presence.apply(connection, parse_awareness(message.payload))
+            if news:
+                self._awareness.extend((connection, entry) for entry in news)
+                self._schedule_flush()
+        else:
+            connection.send(encode_frame(encode_awareness(self._presence.live())))
+
+    def apply(self, update: bytes, origin: Connection | None = None) -> None:
+        """Applies an update; what is new in it reaches everyone but `origin`."""
+        self._origin = origin
+        try:
+            with self.doc.transaction():
+                self.doc.apply_update(update)
+        except ValueError as exc:
+            raise ProtocolError(f"invalid update: {exc}") from exc
+        finally:
+            self._origin = None
+
+    def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.doc.unobserve(self._subscription)
+
+    def _missing_for(self, state: bytes) -> bytes:
+        """What a client with this state vector lacks; a fresh client's answer is cached."""
+        if state != EMPTY_STATE:
+            try:
+                return self.doc.get_update(state)
+            except ValueError as exc:
+                raise ProtocolError(f"invalid state vector: {exc}") from exc
+        if self._full_update is None:
+            self._full_update = self.doc.get_update()
+        return self._full_update
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        update = event.update
+        self._full_update = None
+        self._updates.append((self._origin, update))
+        self._on_update(self.name, update)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Flushes at once after a quiet spell, else at most once per merge window."""
+        if self._flush_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self._last_flush + self._merge_window - loop.time()
+        if delay > 0:
+            self._flush_handle = loop.call_later(delay, self._flush)
+        else:
+            self._flush_handle = loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        self._last_flush = asyncio.get_running_loop().time()
+        updates, self._updates = self._updates, []
+        awareness, self._awareness = self._awareness, []
+        if updates:
+            self._fan_out(
+                updates, lambda batch: sync_message(YSyncMessageType.SYNC_UPDATE, merge(batch))
+            )
+        if awareness:
+            self._fan_out(awareness, encode_awareness)
+
+    def _fan_out(
+        self,
+        items: list[tuple[Connection | None, Item]],
+        encode: Callable[[list[Item]], bytes],
+    ) -> None:
+        """Sends each client every item but its own, encoding each distinct set once."""
+        senders = {sender for sender, _ in items}
+        everything: bytes | None = None
+        for connection in list(self.connections):
+            if connection in senders:
+                others = [item for sender, item in items if sender is not connection]
+                if others:
+                    connection.send(encode_frame(encode(others)))
+                continue
+            if everything is None:
+                everything = encode_frame(encode([item for _, item in items]))
+            connection.send(everything)
