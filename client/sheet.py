@@ -1,0 +1,180 @@
+"""The Python client: open a live sheet by URL and name, read and edit its rows.
+
+    async with open_sheet("ws://127.0.0.1:8000", "orders") as sheet:
+        print(sheet.rows()[0])
+        sheet.set(key, "quantity", 3)
+        key = sheet.add_row({"customer": "Ada"})
+
+Edits apply to the local document at once and reach the server in the background; leaving the
+`async with` block sends what is queued before it closes.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import websockets
+from pycrdt import (
+    Array,
+    Doc,
+    Map,
+    TransactionEvent,
+    YMessageType,
+    YSyncMessageType,
+    create_sync_message,
+    create_update_message,
+    handle_sync_message,
+)
+
+from persistence.document import iter_rows, new_row_key, read_meta
+
+
+class SheetClosed(ConnectionError):
+    """The server closed the sheet's connection (an unknown sheet is code 4404)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"sheet connection closed ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class Sheet:
+    """A sheet's document, kept in sync with the server while the sheet is open."""
+
+    def __init__(self, websocket: websockets.ClientConnection) -> None:
+        self.doc = Doc()
+        self._websocket = websocket
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._synced = asyncio.Event()
+        self._applying_remote = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.doc.observe(self._on_transaction)
+
+    async def _start(self, timeout: float) -> None:
+        self._outbox.put_nowait(create_sync_message(self.doc))
+        self._tasks = [asyncio.create_task(self._send()), asyncio.create_task(self._receive())]
+        closed = asyncio.ensure_future(self._websocket.wait_closed())
+        synced = asyncio.ensure_future(self._synced.wait())
+        try:
+            await asyncio.wait({closed, synced}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            closed.cancel()
+            synced.cancel()
+        self._check_open()
+        if not self._synced.is_set():
+            raise TimeoutError(f"sheet did not sync within {timeout}s")
+
+    async def _stop(self) -> None:
+        """Sends what is queued, then closes."""
+        if self._websocket.close_code is None:
+            await self._outbox.join()
+        await self._websocket.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        if not self._applying_remote:
+            self._outbox.put_nowait(create_update_message(event.update))
+
+    async def _send(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._websocket.send(message)
+            self._outbox.task_done()
+
+    async def _receive(self) -> None:
+        async for message in self._websocket:
+            if isinstance(message, str) or message[0] != YMessageType.SYNC:
+                continue  # awareness is not shown by the Python client
+            self._applying_remote = True
+            try:
+                reply = handle_sync_message(message[1:], self.doc)
+            finally:
+                self._applying_remote = False
+            if reply is not None:
+                self._outbox.put_nowait(reply)
+            if message[1] == YSyncMessageType.SYNC_STEP2:
+                self._synced.set()
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return read_meta(self.doc)
+
+    @property
+    def columns(self) -> list[str]:
+        return [column["name"] for column in self.meta.get("columns", [])]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row in display order, with its key under `"_key"`."""
+        return [{"_key": key, **values} for key, values in iter_rows(self.doc)]
+
+    def row(self, key: str) -> dict[str, Any]:
+        return dict(self._rows[key].to_py())
+
+    def set(self, key: str, column: str, value: Any) -> None:
+        self.update(key, {column: value})
+
+    def update(self, key: str, values: Mapping[str, Any]) -> None:
+        """Sets several cells of one row in one transaction."""
+        self._check_open()
+        row = self._rows[key]
+        with self.doc.transaction():
+            for column, value in values.items():
+                row[column] = value
+
+    def add_row(self, values: Mapping[str, Any]) -> str:
+        """Appends a row under a fresh random key and returns the key."""
+        self._check_open()
+        key = new_row_key()
+        with self.doc.transaction():
+            self._rows[key] = Map(dict(values))
+            self._order.append(key)
+        return key
+
+    def delete_row(self, key: str) -> None:
+        self._check_open()
+        with self.doc.transaction():
+            del self._rows[key]
+            for index in reversed([i for i, k in enumerate(self._order) if k == key]):
+                del self._order[index]
+
+    async def wait_for(self, condition: Callable[["Sheet"], bool], timeout: float = 10) -> None:
+        """Waits until `condition(sheet)` holds after a remote change, or raises TimeoutError."""
+        changed = asyncio.Event()
+        subscription = self.doc.observe(lambda _: changed.set())
+        try:
+            async with asyncio.timeout(timeout):
+                while not condition(self):
+                    await changed.wait()
+                    changed.clear()
+        finally:
+            self.doc.unobserve(subscription)
+
+    def _check_open(self) -> None:
+        """Refuses edits that could never reach the server."""
+        if self._websocket.close_code is not None:
+            raise SheetClosed(self._websocket.close_code, self._websocket.close_reason or "")
+
+    @property
+    def _rows(self) -> Map:
+        return self.doc.get("rows", type=Map)
+
+    @property
+    def _order(self) -> Array:
+        return self.doc.get("order", type=Array)
+
+
+@asynccontextmanager
+async def open_sheet(url: str, name: str, timeout: float = 30) -> AsyncIterator[Sheet]:
+    """Connects to `url` (ws://host:port) and yields the sheet once it is synced."""
+    async with websockets.connect(f"{url.rstrip('/')}/ws/sheet/{name}", max_size=None) as ws:
+        sheet = Sheet(ws)
+        try:
+            await sheet._start(timeout)
+            yield sheet
+        finally:
+            await sheet._stop()
