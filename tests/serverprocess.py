@@ -1,0 +1,88 @@
+"""Runs the real `cellsync serve` in a subprocess on a free port, as users run it."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FAST_SETTINGS = {
+    "CELLSYNC_IDLE_SECONDS": "0.5",
+    "CELLSYNC_LOG_INTERVAL": "0.05",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, database_url: str, sheets: dict[str, str], log_path: Path, **settings: str):
+        self.database_url = database_url
+        self.sheets = sheets
+        self.log_path = log_path
+        self.settings = {**FAST_SETTINGS, **settings}
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        args = [sys.executable, "-m", "client", "serve", "--database-url", self.database_url]
+        args += ["--port", str(self.port)]
+        for name, table in self.sheets.items():
+            args += ["--sheet", f"{name}={table}"]
+        return args
+
+    async def start(self, timeout: float = 20) -> "ServerProcess":
+        env = {**os.environ, **self.settings}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"server exited with {self.process.returncode}:\n{self.log()}"
+                    )
+                try:
+                    if (await client.get(f"{self.http}/healthz")).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise TimeoutError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    async def stop(self, timeout: float = 20) -> None:
+        """SIGTERM, then wait; fails unless the server wrote everything pending and exited.
+
+        uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -SIGTERM.
+        """
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(self.process.wait, timeout)
+        assert code in (0, -signal.SIGTERM), f"server exited with {code}:\n{self.log()}"
+        assert "all pending updates written" in self.log(), self.log()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
