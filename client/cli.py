@@ -4,10 +4,11 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy
 import typer
 
 from persistence.database import CellsyncDatabaseError, create_engine
-from persistence.demo import create_demo_database
+from persistence.demo import DEMO_TABLE, create_demo_database
 from persistence.schema import UnsupportedTableError
 
 app = typer.Typer(
@@ -44,6 +45,8 @@ def start_server(options: dict) -> None:
         settings = load_settings(options)
         if not settings.sheets:
             raise fail("no sheets to serve: pass --sheet NAME=TABLE (or set CELLSYNC_SHEETS)")
+        for name in settings.sheets:
+            typer.echo(f"sheet {name}: http://{settings.host}:{settings.port}/sheets/{name}")
         serve(settings)
     except (ConfigError, CellsyncDatabaseError, UnsupportedTableError) as exc:
         raise fail(str(exc)) from None
@@ -72,22 +75,8 @@ def demo(
 ) -> None:
     """Create a demo SQLite database with a typed `orders` table and serve it."""
     url = f"sqlite:///{path}"
-    try:
-        engine = create_engine(url)
-        table = (
-            create_demo_database(url, rows=rows) if not _has_table(engine, "orders") else "orders"
-        )
-        engine.dispose()
-    except CellsyncDatabaseError as exc:
-        raise fail(str(exc)) from None
-    shown_port = port or 8000
-    typer.echo(
-        f"demo sheet 'orders' ({path}): ws://{host or '127.0.0.1'}:{shown_port}/ws/sheet/orders"
-    )
-    start_server({"sheets": [f"orders={table}"], "database_url": url, "host": host, "port": port})
-
-
-def _has_table(engine, name: str) -> bool:
-    import sqlalchemy as sa
-
-    return sa.inspect(engine).has_table(name)
+    engine = create_engine(url)
+    if not sqlalchemy.inspect(engine).has_table(DEMO_TABLE):
+        create_demo_database(url, rows=rows)
+    engine.dispose()
+    start_server({"sheets": [DEMO_TABLE], "database_url": url, "host": host, "port": port})

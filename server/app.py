@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from persistence.database import create_engine
+from persistence.database import check_connection, create_engine
 from persistence.schema import reflect_table
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
@@ -31,6 +31,7 @@ CLOSE_SERVER_ERROR = 1011
 def create_app(settings: Settings) -> Starlette:
     """Builds the app; refuses at once a sheet whose table Cellsync cannot serve."""
     engine = create_engine(settings.database_url)
+    check_connection(engine)
     for table in settings.sheets.values():
         reflect_table(engine, table)
     update_log = UpdateLog(engine)

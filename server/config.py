@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATABASE_URL = "sqlite:///./cellsync.db"
+from persistence.database import DEFAULT_URL
+
 CONFIG_FILE = Path("cellsync.toml")
 
 
@@ -17,7 +18,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = DEFAULT_URL
     sheets: dict[str, str] = field(default_factory=dict)  # sheet name -> table name
     host: str = "127.0.0.1"
     port: int = 8000

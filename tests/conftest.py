@@ -162,7 +162,7 @@ async def server_factory(database_url: str, tmp_path) -> AsyncIterator[Callable]
     servers: list[ServerProcess] = []
 
     async def start(**settings: str) -> ServerProcess:
-        server = ServerProcess(
+        server = ServerProcess.serving(
             database_url, {"items": "items"}, tmp_path / "server.log", **settings
         )
         servers.append(server)
@@ -193,6 +193,6 @@ async def large_server(sqlite_url: str, tmp_path) -> AsyncIterator[ServerProcess
             table.insert(), [{f"c{j}": f"r{i}c{j}" for j in range(1, 10)} for i in range(1, 10_001)]
         )
     engine.dispose()
-    server = ServerProcess(sqlite_url, {"big": "big"}, tmp_path / "server.log")
+    server = ServerProcess.serving(sqlite_url, {"big": "big"}, tmp_path / "server.log")
     yield await server.start(timeout=60)
     server.kill()

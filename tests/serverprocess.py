@@ -26,13 +26,27 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, sheets: dict[str, str], log_path: Path, **settings: str):
-        self.database_url = database_url
-        self.sheets = sheets
+    """`cellsync ARGS...` as a subprocess serving on `port`."""
+
+    def __init__(
+        self, args: list[str], log_path: Path, *, port: int, cwd: Path = ROOT, **settings: str
+    ) -> None:
+        self.args = args
         self.log_path = log_path
+        self.port = port
+        self.cwd = cwd
         self.settings = {**FAST_SETTINGS, **settings}
-        self.port = free_port()
         self.process: subprocess.Popen | None = None
+
+    @classmethod
+    def serving(
+        cls, database_url: str, sheets: dict[str, str], log_path: Path, **settings: str
+    ) -> "ServerProcess":
+        port = free_port()
+        args = ["serve", "--database-url", database_url, "--port", str(port)]
+        for name, table in sheets.items():
+            args += ["--sheet", f"{name}={table}"]
+        return cls(args, log_path, port=port, **settings)
 
     @property
     def url(self) -> str:
@@ -42,17 +56,11 @@ class ServerProcess:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self) -> list[str]:
-        args = [sys.executable, "-m", "client", "serve", "--database-url", self.database_url]
-        args += ["--port", str(self.port)]
-        for name, table in self.sheets.items():
-            args += ["--sheet", f"{name}={table}"]
-        return args
-
     async def start(self, timeout: float = 20) -> "ServerProcess":
         env = {**os.environ, **self.settings}
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log, stderr=log)
+        command = [sys.executable, "-m", "client", *self.args]
+        self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
