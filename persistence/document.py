@@ -23,6 +23,7 @@ SCHEMA_VERSION = 1
 META = "meta"
 ROWS = "rows"
 ORDER = "order"
+REFUSALS = "refusals"  # "row key\x00column" -> {reason, value, at}; written by the server only
 
 Scalar = None | bool | int | float | str
 
@@ -64,6 +65,11 @@ def row_key(pk_value: Any) -> str:
     if isinstance(pk_value, float) and pk_value.is_integer():
         pk_value = int(pk_value)
     return str(pk_value)
+
+
+def refusal_key(row: str, column: str) -> str:
+    """The `refusals` key of a cell; column "" stands for the whole row."""
+    return f"{row}\x00{column}"
 
 
 def new_row_key() -> str:

@@ -5,10 +5,12 @@ replaces a sheet's rows with their merge in one transaction, deleting only the r
 a concurrent append by another process is never lost. All calls block: run them in a thread.
 """
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pycrdt import merge_updates
+from sqlalchemy.engine import Connection
 
 metadata = sa.MetaData()
 
@@ -41,18 +43,24 @@ class UpdateLog:
         self.engine = engine
         metadata.create_all(engine)
 
-    def load(self, sheet: str) -> LoggedDocument | None:
+    def load(self, sheet: str, conn: Connection | None = None) -> LoggedDocument | None:
         """The sheet's whole history merged into one update, or None for a sheet never logged."""
-        with self.engine.connect() as conn:
+        with _connection(self.engine, conn) as conn:
             rows = conn.execute(
                 sa.select(updates.c.data).where(updates.c.sheet == sheet).order_by(updates.c.id)
             ).scalars()
             batch = [bytes(data) for data in rows]
         return LoggedDocument(merge(batch), len(batch)) if batch else None
 
-    def append(self, batches: dict[str, bytes]) -> None:
-        """Appends one merged update per sheet, all in one transaction."""
-        with self.engine.begin() as conn:
+    def sheets(self) -> list[str]:
+        """Every sheet the log holds, by name."""
+        with self.engine.connect() as conn:
+            query = sa.select(updates.c.sheet).distinct().order_by(updates.c.sheet)
+            return list(conn.execute(query).scalars())
+
+    def append(self, batches: dict[str, bytes], conn: Connection | None = None) -> None:
+        """Appends one merged update per sheet, all in one transaction (the caller's, if given)."""
+        with _transaction(self.engine, conn) as conn:
             conn.execute(updates.insert(), [{"sheet": s, "data": d} for s, d in batches.items()])
 
     def compact(self, sheet: str) -> int:
@@ -70,3 +78,11 @@ class UpdateLog:
             conn.execute(updates.delete().where(updates.c.id.in_([row.id for row in rows])))
             conn.execute(updates.insert().values(sheet=sheet, data=merged))
         return len(rows)
+
+
+def _connection(engine: sa.Engine, conn: Connection | None) -> AbstractContextManager[Connection]:
+    return nullcontext(conn) if conn is not None else engine.connect()
+
+
+def _transaction(engine: sa.Engine, conn: Connection | None) -> AbstractContextManager[Connection]:
+    return nullcontext(conn) if conn is not None else engine.begin()

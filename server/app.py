@@ -14,10 +14,14 @@ from persistence.database import check_connection, create_engine
 from persistence.schema import reflect_table
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
+from server.api import api_routes
 from server.config import Settings
 from server.connection import Connection, MissingFrameWriter
 from server.fanout import SingleProcess
 from server.log_writer import LogWriter
+from server.metrics import Metrics
+from server.pages import page_routes
+from server.persistence_worker import PersistenceWorker
 from server.protocol import ProtocolError
 from server.rooms import Rooms, UnknownSheet
 
@@ -36,19 +40,23 @@ def create_app(settings: Settings) -> Starlette:
         reflect_table(engine, table)
     update_log = UpdateLog(engine)
     writer = LogWriter(update_log, settings.log_interval, settings.compact_after)
+    worker = PersistenceWorker(engine, settings.flush_debounce, settings.flush_max_delay)
     rooms = Rooms(
         settings.sheets,
         SheetStore(engine, update_log),
         writer,
+        worker,
         SingleProcess(),
         merge_window=settings.merge_window,
         idle_seconds=settings.idle_seconds,
     )
+    metrics = Metrics(rooms)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await rooms.close()
+        worker.close()
         engine.dispose()
         log.info("all pending updates written; bye")
 
@@ -56,7 +64,7 @@ def create_app(settings: Settings) -> Starlette:
         await websocket.accept()
         name = websocket.path_params["name"]
         try:
-            connection = Connection(websocket, settings.max_backlog)
+            connection = metrics.connection(websocket, settings.max_backlog, name)
             room = await rooms.acquire(name)
         except UnknownSheet:
             await websocket.close(CLOSE_UNKNOWN_SHEET, f"unknown sheet: {name[:100]}")
@@ -67,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
             return
         room.join(connection)
         try:
-            await serve_connection(websocket, connection, room.receive)
+            await serve_connection(websocket, connection, metrics.receiving(name, room.receive))
         finally:
             room.leave(connection)
             rooms.release(room)
@@ -79,6 +87,8 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             WebSocketRoute("/ws/sheet/{name}", sheet_socket),
             Route("/healthz", healthz),
+            *page_routes(settings.sheets),
+            *api_routes(rooms, metrics),
         ],
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ from persistence.document import publish_meta
 from persistence.sheet_store import SheetStore
 from server.fanout import Fanout
 from server.log_writer import LogWriter
+from server.persistence_worker import PersistenceWorker
 from server.room import Room
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Rooms:
         sheets: Mapping[str, str],
         store: SheetStore,
         writer: LogWriter,
+        worker: PersistenceWorker,
         fanout: Fanout,
         *,
         merge_window: float,
@@ -38,6 +40,7 @@ class Rooms:
         self.sheets = sheets
         self.store = store
         self.writer = writer
+        self.worker = worker
         self.fanout = fanout
         self.merge_window = merge_window
         self.idle_seconds = idle_seconds
@@ -81,6 +84,8 @@ class Rooms:
             timer.cancel()
         self._idle_timers.clear()
         await asyncio.gather(*self._unloading.values(), return_exceptions=True)
+        for room in self.loaded():
+            await self.worker.detach(room.name)
         await self.writer.flush()
         for room in self.loaded():
             room.close()
@@ -92,6 +97,7 @@ class Rooms:
         doc.apply_update(loaded.update)
         self.writer.track(name, loaded.log_rows)
         room = Room(name, doc, self._on_update, self.merge_window)
+        self.worker.attach(room, loaded.update, loaded.schema)
         if publish_meta(doc, loaded.schema):
             log.info(
                 "sheet %s: table %s changed its columns; meta updated", name, loaded.schema.table
@@ -101,6 +107,7 @@ class Rooms:
 
     def _on_update(self, sheet: str, update: bytes) -> None:
         self.writer.add(sheet, update)
+        self.worker.feed(sheet, update)
         self.fanout.publish(sheet, update)
 
     def _unload_soon(self, room: Room) -> None:
@@ -112,6 +119,7 @@ class Rooms:
 
     async def _unload(self, room: Room) -> None:
         try:
+            await self.worker.detach(room.name)
             await self.writer.flush(room.name)
         except Exception:
             log.exception("sheet %s: log not durable; keeping the room loaded", room.name)

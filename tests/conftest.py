@@ -125,11 +125,11 @@ def typed_table() -> Callable[..., sqlalchemy.Table]:
     return create_typed_table
 
 
-def create_items_table(url: str, rows: int = 10) -> None:
+def create_items_table(url: str, rows: int = 10, name: str = "items") -> None:
     """The sheet most server tests edit: `items`, ten rows, keys "1" to "10"."""
     engine = create_engine(url)
     table = sqlalchemy.Table(
-        "items",
+        name,
         sqlalchemy.MetaData(),
         sqlalchemy.Column("id", Integer, primary_key=True),
         sqlalchemy.Column("name", String(80)),
@@ -138,14 +138,15 @@ def create_items_table(url: str, rows: int = 10) -> None:
         sqlalchemy.Column("done", Boolean),
     )
     table.create(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            table.insert(),
-            [
-                {"name": f"item {i}", "qty": i, "price": i * 1.5, "done": False}
-                for i in range(1, rows + 1)
-            ],
-        )
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(
+                table.insert(),
+                [
+                    {"name": f"item {i}", "qty": i, "price": i * 1.5, "done": False}
+                    for i in range(1, rows + 1)
+                ],
+            )
     engine.dispose()
 
 
@@ -161,10 +162,9 @@ async def server_factory(database_url: str, tmp_path) -> AsyncIterator[Callable]
     create_items_table(database_url)
     servers: list[ServerProcess] = []
 
-    async def start(**settings: str) -> ServerProcess:
-        server = ServerProcess.serving(
-            database_url, {"items": "items"}, tmp_path / "server.log", **settings
-        )
+    async def start(sheets: dict[str, str] | None = None, **settings: str) -> ServerProcess:
+        sheets = {"items": "items", **(sheets or {})}
+        server = ServerProcess.serving(database_url, sheets, tmp_path / "server.log", **settings)
         servers.append(server)
         return await server.start()
 

@@ -1,0 +1,103 @@
+"""What the worker last wrote to (or read from) each sheet's table, row by row.
+
+The worker writes only cells where the document differs from this record, so values other
+programs wrote to the table are never overwritten by stale ones. It is updated in the same
+transaction as the table, so after any crash the two agree. It also maps a row created in a
+client (random key) to the primary key the database gave it: a row is never inserted twice.
+"""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from persistence.update_log import metadata
+
+shadow_rows = sa.Table(
+    "cellsync_rows",
+    metadata,
+    sa.Column("sheet", sa.String(200), primary_key=True),
+    sa.Column("row_key", sa.String(200), primary_key=True),
+    sa.Column("pk", sa.Text(), nullable=False),  # JSON: the row's primary-key value
+    sa.Column("cells", sa.Text(), nullable=False),  # JSON: column -> document scalar
+)
+
+sheet_locks = sa.Table(
+    "cellsync_sheets",
+    metadata,
+    sa.Column("sheet", sa.String(200), primary_key=True),
+    sa.Column("flushed_at", sa.DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class ShadowRow:
+    pk: Any
+    cells: dict[str, Any]
+
+
+def lock_sheet(conn: Connection, sheet: str) -> None:
+    """Serialises writers of one sheet (server, CLI, other processes) until commit: a row lock
+    on PostgreSQL, the write lock on SQLite."""
+    touched = conn.execute(
+        sheet_locks.update().where(sheet_locks.c.sheet == sheet).values(flushed_at=sa.func.now())
+    ).rowcount
+    if not touched:
+        conn.execute(sheet_locks.insert().values(sheet=sheet, flushed_at=sa.func.now()))
+
+
+def read(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> dict[str, ShadowRow]:
+    """The record of the given rows (all rows when `keys` is None)."""
+    query = sa.select(shadow_rows.c.row_key, shadow_rows.c.pk, shadow_rows.c.cells).where(
+        shadow_rows.c.sheet == sheet
+    )
+    if keys is None:
+        rows = conn.execute(query).all()
+    else:
+        rows = []
+        keys = list(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows += conn.execute(query.where(shadow_rows.c.row_key.in_(chunk))).all()
+    return {r.row_key: ShadowRow(json.loads(r.pk), json.loads(r.cells)) for r in rows}
+
+
+def write(conn: Connection, sheet: str, rows: dict[str, ShadowRow], new: set[str]) -> None:
+    """Records rows after they were written: `new` ones are inserted, the others updated."""
+    values = [
+        {"s": sheet, "k": key, "p": json.dumps(row.pk), "c": json.dumps(row.cells)}
+        for key, row in rows.items()
+    ]
+    inserts = [v for v in values if v["k"] in new]
+    updates = [v for v in values if v["k"] not in new]
+    if inserts:
+        conn.execute(
+            shadow_rows.insert().values(
+                sheet=sa.bindparam("s"),
+                row_key=sa.bindparam("k"),
+                pk=sa.bindparam("p"),
+                cells=sa.bindparam("c"),
+            ),
+            inserts,
+        )
+    if updates:
+        conn.execute(
+            shadow_rows.update()
+            .where(shadow_rows.c.sheet == sa.bindparam("s"))
+            .where(shadow_rows.c.row_key == sa.bindparam("k"))
+            .values(cells=sa.bindparam("c")),
+            updates,
+        )
+
+
+def forget(conn: Connection, sheet: str, keys: Iterable[str]) -> None:
+    keys = list(keys)
+    for start in range(0, len(keys), 500):
+        conn.execute(
+            shadow_rows.delete()
+            .where(shadow_rows.c.sheet == sheet)
+            .where(shadow_rows.c.row_key.in_(keys[start : start + 500]))
+        )

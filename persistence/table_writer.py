@@ -1,0 +1,255 @@
+"""Writes changed document rows into the user's table: one transaction per flush.
+
+Only cells that differ from what was last written (the shadow record) are written: UPDATE of
+the changed cells, INSERT of new rows, DELETE of removed rows. Statements run batched; when the
+database refuses a batch, its rows are retried one by one in savepoints, so a refused row
+affects itself alone and every other row is written. Blocking: run it in a worker thread.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from persistence import shadow
+from persistence.document import from_cell, to_cell
+from persistence.schema import TableSchema, load_table
+from persistence.shadow import ShadowRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RowState:
+    """A dirty row as the document holds it now; `cells` is None for a deleted row."""
+
+    key: str
+    cells: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Cells the database (or the column type) would not take."""
+
+    key: str
+    columns: tuple[str, ...]
+    reason: str
+    values: dict[str, Any]  # the refused values, as the document held them
+    restore: ShadowRow | None  # what the table still holds; None for a row never written
+    deleted: bool = False  # a refused DELETE: the row must come back
+
+
+@dataclass
+class FlushResult:
+    written: dict[str, set[str]] = field(default_factory=dict)  # row key -> columns written
+    pks: dict[str, Any] = field(default_factory=dict)  # new rows' keys -> pk for the document
+    refusals: list[Refusal] = field(default_factory=list)
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    @property
+    def rows_written(self) -> int:
+        return self.inserted + self.updated + self.deleted
+
+
+def same(a: Any, b: Any) -> bool:
+    """Cell equality where JavaScript's 3.0 equals 3 but True does not equal 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
+@dataclass
+class _Write:
+    key: str
+    params: dict[str, Any]  # converted values, by column name
+    cells: dict[str, Any]  # the same values as document cells
+    before: ShadowRow | None
+
+
+class TableWriter:
+    def __init__(self, engine: Engine, sheet: str, schema: TableSchema) -> None:
+        self.engine = engine
+        self.sheet = sheet
+        self.schema = schema
+        self.table = load_table(engine, schema.table)
+        self.pk = self.table.c[schema.pk]
+        self.columns = {c.name: c for c in schema.columns}
+
+    def write(self, changes: Iterable[RowState]) -> FlushResult:
+        changes = list(changes)
+        result = FlushResult()
+        if not changes:
+            return result
+        with self.engine.begin() as conn:
+            shadow.lock_sheet(conn, self.sheet)
+            known = shadow.read(conn, self.sheet, [c.key for c in changes])
+            inserts, updates, deletes = self._plan(changes, known, result)
+            self._delete(conn, deletes, result)
+            self._update(conn, updates, result)
+            self._insert(conn, inserts, result)
+        return result
+
+    def _plan(
+        self, changes: list[RowState], known: dict[str, ShadowRow], result: FlushResult
+    ) -> tuple[list[_Write], list[_Write], list[tuple[str, ShadowRow]]]:
+        inserts, updates, deletes = [], [], []
+        for change in changes:
+            before = known.get(change.key)
+            if change.cells is None:
+                if before is not None:
+                    deletes.append((change.key, before))
+                continue
+            if before is None:
+                cells = {c: v for c, v in change.cells.items() if c in self.columns}
+                if cells.get(self.schema.pk) is None and self.schema.autoincrement:
+                    cells.pop(self.schema.pk, None)
+            else:
+                cells = {
+                    c: v
+                    for c, v in change.cells.items()
+                    if c in self.columns
+                    and c != self.schema.pk
+                    and not same(v, before.cells.get(c))
+                }
+                if before.pk is not None and not same(change.cells.get(self.schema.pk), before.pk):
+                    result.pks[change.key] = before.pk  # a crash came between INSERT and write-back
+                if not cells:
+                    continue
+            write = self._convert(change.key, cells, before, result)
+            if write is not None:
+                (inserts if before is None else updates).append(write)
+        return inserts, updates, deletes
+
+    def _convert(
+        self, key: str, cells: dict[str, Any], before: ShadowRow | None, result: FlushResult
+    ) -> _Write | None:
+        params, refused = {}, []
+        for name, value in cells.items():
+            try:
+                params[name] = from_cell(value, self.columns[name])
+            except ValueError as exc:
+                refused.append((name, str(exc)))
+        if before is None:
+            generated = self.schema.pk if self.schema.autoincrement else None
+            for column in self.schema.columns:
+                if column.name not in cells and not column.nullable and column.name != generated:
+                    refused.append((column.name, f'column "{column.name}" cannot be empty'))
+        for name, reason in refused:
+            result.refusals.append(Refusal(key, (name,), reason, {name: cells.get(name)}, before))
+        if refused:
+            return None
+        return _Write(key, params, cells, before)
+
+    def _delete(
+        self, conn: Connection, deletes: list[tuple[str, ShadowRow]], result: FlushResult
+    ) -> None:
+        def run(batch: list[tuple[str, ShadowRow]]) -> None:
+            pks = [self._pk_param(row.pk) for _, row in batch]
+            conn.execute(self.table.delete().where(self.pk.in_(pks)))
+
+        for batch, refused in self._isolated(conn, deletes, run):
+            if refused is None:
+                shadow.forget(conn, self.sheet, [key for key, _ in batch])
+                result.deleted += len(batch)
+            else:
+                key, row = batch[0]
+                result.refusals.append(Refusal(key, (), refused, {}, row, deleted=True))
+
+    def _update(self, conn: Connection, updates: list[_Write], result: FlushResult) -> None:
+        groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
+        for write in updates:
+            groups[tuple(sorted(write.params))].append(write)
+        for columns, group in groups.items():
+            statement = (
+                self.table.update()
+                .where(self.pk == sa.bindparam("_pk"))
+                .values({c: sa.bindparam(f"_v_{c}") for c in columns})
+            )
+
+            def run(batch: list[_Write], statement=statement) -> None:
+                conn.execute(
+                    statement,
+                    [
+                        {"_pk": self._pk_param(w.before.pk)}
+                        | {f"_v_{c}": v for c, v in w.params.items()}
+                        for w in batch
+                    ],
+                )
+
+            self._record(conn, group, run, result, inserted=False)
+
+    def _insert(self, conn: Connection, inserts: list[_Write], result: FlushResult) -> None:
+        groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
+        for write in inserts:
+            groups[tuple(sorted(write.params))].append(write)
+        for group in groups.values():
+
+            def run(batch: list[_Write]) -> None:
+                statement = self.table.insert().returning(self.pk, sort_by_parameter_order=True)
+                pks = conn.execute(statement, [w.params for w in batch]).scalars().all()
+                for write, pk in zip(batch, pks, strict=True):
+                    write.cells[self.schema.pk] = to_cell(pk, self.columns[self.schema.pk])
+
+            self._record(conn, group, run, result, inserted=True)
+
+    def _record(self, conn, group: list[_Write], run, result: FlushResult, inserted: bool) -> None:
+        """Runs a batch of writes in isolation and records what they did."""
+        for batch, refused in self._isolated(conn, group, run):
+            if refused is not None:
+                write = batch[0]
+                result.refusals.append(
+                    Refusal(write.key, tuple(write.params), refused, write.cells, write.before)
+                )
+                continue
+            rows = {}
+            for write in batch:
+                before = write.before
+                cells = write.cells if before is None else before.cells | write.cells
+                pk = cells[self.schema.pk] if before is None else before.pk
+                rows[write.key] = ShadowRow(pk, cells)
+                result.written[write.key] = set(write.cells)
+                if before is None:
+                    result.pks[write.key] = pk
+            shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
+            if inserted:
+                result.inserted += len(batch)
+            else:
+                result.updated += len(batch)
+
+    def _isolated(self, conn: Connection, items: list, run) -> Iterator[tuple[list, str | None]]:
+        """Yields (batch, None) for what the database took; when it refuses the whole batch,
+        retries each item alone in a savepoint and yields ([item], reason) for each refusal."""
+        if not items:
+            return
+        try:
+            with conn.begin_nested():
+                run(items)
+        except DBAPIError:
+            pass
+        else:
+            yield items, None
+            return
+        for item in items:
+            try:
+                with conn.begin_nested():
+                    run([item])
+            except DBAPIError as exc:
+                log.info("sheet %s: the database refused a row: %s", self.sheet, _reason(exc))
+                yield [item], _reason(exc)
+            else:
+                yield [item], None
+
+    def _pk_param(self, pk: Any) -> Any:
+        return from_cell(pk, self.columns[self.schema.pk])
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The database's own one-line explanation, without SQL or parameters."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

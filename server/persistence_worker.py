@@ -1,0 +1,171 @@
+"""Keeps each open sheet's table following its document, off the event loop.
+
+Each room's updates are fed to a replica of its document on the worker's single thread. A flush
+runs `debounce` seconds after the last change, and at most `max_delay` after the first one
+under a continuous stream; it writes the dirty rows in one transaction and hands the outcome
+(new primary keys, refused cells) back to the room as a server edit, so every client sees it.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from persistence import shadow
+from persistence.schema import TableSchema
+from persistence.sheet_replica import SheetReplica
+from persistence.table_writer import FlushResult, TableWriter
+from server.room import Room
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SheetLag:
+    """How far a sheet's table is behind its document."""
+
+    pending_rows: int
+    lag_seconds: float
+
+
+@dataclass
+class _Sheet:
+    room: Room
+    schema: TableSchema
+    replica: SheetReplica | None = None  # made, and only used, on the worker thread
+    writer: TableWriter | None = None
+    first_change: float | None = None  # monotonic time of the oldest change not yet written
+    last_change: float = 0.0
+    timer: asyncio.TimerHandle | None = None
+    flushing: asyncio.Task[None] | None = None
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self.replica.dirty) if self.replica is not None else 0
+
+
+class PersistenceWorker:
+    def __init__(self, engine: sa.Engine, debounce: float, max_delay: float) -> None:
+        self.engine = engine
+        self.debounce = debounce
+        self.max_delay = max_delay
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellsync-worker")
+        self._sheets: dict[str, _Sheet] = {}
+        self.on_flush: list[Callable[[str, FlushResult, float], None]] = []
+
+    def attach(self, room: Room, update: bytes, schema: TableSchema) -> None:
+        """Starts following a room whose document is `update`; the first flush writes whatever
+        the log holds and the table lacks (after a crash, say)."""
+        sheet = self._sheets[room.name] = _Sheet(room, schema)
+        self._executor.submit(self._start, sheet, update)
+        self._changed(sheet)
+
+    def feed(self, name: str, update: bytes) -> None:
+        """Called for every update the room applies; the worker thread takes them in order."""
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return
+        self._executor.submit(lambda: sheet.replica and sheet.replica.apply(update))
+        self._changed(sheet)
+
+    async def detach(self, name: str) -> None:
+        """Writes what is pending and stops following the sheet."""
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return
+        await self.flush(name)
+        del self._sheets[name]
+
+    async def flush(self, name: str) -> None:
+        """Writes the sheet's pending changes now (waiting for a flush under way)."""
+        sheet = self._sheets[name]
+        if sheet.flushing is not None:
+            await asyncio.shield(sheet.flushing)
+        if sheet.timer is not None:
+            sheet.timer.cancel()
+            sheet.timer = None
+        await self._flush(sheet)
+
+    def lag(self, name: str) -> SheetLag | None:
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return None
+        age = time.monotonic() - sheet.first_change if sheet.first_change is not None else 0.0
+        return SheetLag(sheet.pending_rows, age)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def _changed(self, sheet: _Sheet) -> None:
+        now = time.monotonic()
+        sheet.last_change = now
+        if sheet.first_change is None:
+            sheet.first_change = now
+        self._arm(sheet)
+
+    def _arm(self, sheet: _Sheet) -> None:
+        if sheet.flushing is not None or sheet.first_change is None:
+            return  # re-armed when the flush under way ends
+        due = min(sheet.last_change + self.debounce, sheet.first_change + self.max_delay)
+        if sheet.timer is not None:
+            sheet.timer.cancel()
+        loop = asyncio.get_running_loop()
+        sheet.timer = loop.call_at(loop.time() + max(0.0, due - time.monotonic()), self._due, sheet)
+
+    def _due(self, sheet: _Sheet) -> None:
+        sheet.timer = None
+        sheet.flushing = asyncio.ensure_future(self._flush(sheet))
+
+    async def _flush(self, sheet: _Sheet) -> None:
+        name = sheet.room.name
+        sheet.first_change = None
+        started = time.perf_counter()
+        if sheet.replica is None:  # its start failed: begin again from the room's document
+            self._executor.submit(self._start, sheet, sheet.room.doc.get_update())
+        try:
+            result, update = await self._run(self._write, sheet)
+        except Exception:
+            log.exception("sheet %s: writing the table failed; will retry", name)
+            sheet.first_change = sheet.first_change or time.monotonic()
+            await asyncio.sleep(min(self.max_delay, 1.0))
+            result, update = None, None
+        finally:
+            sheet.flushing = None
+        if update is not None:
+            sheet.room.apply(update)
+        if result is not None:
+            for callback in self.on_flush:
+                callback(name, result, time.perf_counter() - started)
+        if sheet.pending_rows and sheet.first_change is None:
+            sheet.first_change = time.monotonic()
+        self._arm(sheet)
+
+    def _start(self, sheet: _Sheet, update: bytes) -> None:
+        """On the worker thread: the replica, and the rows the table lacks."""
+        replica = SheetReplica(update, sheet.schema.pk)
+        with self.engine.connect() as conn:
+            replica.reconcile(shadow.read(conn, sheet.room.name))
+        if replica.dirty:
+            log.info("sheet %s: %d rows differ from the table", sheet.room.name, len(replica.dirty))
+        sheet.writer = TableWriter(self.engine, sheet.room.name, sheet.schema)
+        sheet.replica = replica
+
+    @staticmethod
+    def _write(sheet: _Sheet) -> tuple[FlushResult, bytes | None]:
+        """On the worker thread: dirty rows to the table, the outcome back into the replica."""
+        if sheet.replica is None or sheet.writer is None:
+            raise RuntimeError("the sheet's replica could not be made")
+        changes = sheet.replica.take()
+        try:
+            result = sheet.writer.write(changes)
+        except Exception:
+            sheet.replica.dirty.update(change.key for change in changes)
+            raise
+        return result, sheet.replica.write_back(result)
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
