@@ -28,7 +28,7 @@ from pycrdt import (
     handle_sync_message,
 )
 
-from persistence.document import iter_rows, new_row_key, read_meta
+from persistence.document import REFUSALS, iter_rows, new_row_key, read_meta
 
 
 class SheetClosed(ConnectionError):
@@ -111,6 +111,11 @@ class Sheet:
     def rows(self) -> list[dict[str, Any]]:
         """Every row in display order, with its key under `"_key"`."""
         return [{"_key": key, **values} for key, values in iter_rows(self.doc)]
+
+    def refusals(self) -> dict[tuple[str, str], str]:
+        """Cells the server refused, (row key, column) -> why; column "" for a whole row."""
+        refusals = self.doc.get(REFUSALS, type=Map)
+        return {tuple(k.split("\x00", 1)): v["reason"] for k, v in refusals.items()}
 
     def row(self, key: str) -> dict[str, Any]:
         return dict(self._rows[key].to_py())
