@@ -35,6 +35,9 @@ class LogWriter:
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
+    def log_rows(self) -> dict[str, int]:
+        return dict(self._rows)
+
     def pending(self, sheet: str) -> int:
         return len(self._pending.get(sheet, ()))
 

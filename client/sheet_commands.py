@@ -1,0 +1,94 @@
+"""What the sheet commands do (snapshot, restore, import, export); `cli.py` parses and prints."""
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pycrdt import Doc
+
+from client.csv_import import read_rows
+from client.workspace import CommandError, Workspace
+from persistence import row_edits, snapshots
+from persistence.document import iter_rows
+from persistence.records import records_of, to_csv, to_json
+from persistence.table_flush import write_document
+from persistence.table_writer import FlushResult
+
+
+@dataclass(frozen=True)
+class Snapshotted:
+    sheet: str
+    version: int
+    result: FlushResult
+    live: bool
+
+
+@dataclass(frozen=True)
+class Restored:
+    edits: row_edits.RowEdits
+    undo_version: int | None  # the version that holds the state before, if anything changed
+    live: bool
+
+
+@dataclass(frozen=True)
+class Imported:
+    rows: int
+    live: bool
+    keys_from_database: bool  # the file's key column, if any, was skipped
+
+
+async def snapshot(workspace: Workspace, name: str, label: str | None) -> Snapshotted:
+    """Writes the sheet's current document into its table, then records it as a version."""
+    schema = workspace.schema(name)
+    async with workspace.document(name) as opened:
+        doc = opened.doc
+        flush = await asyncio.to_thread(
+            write_document, workspace.engine, name, schema, doc.get_update()
+        )
+        # Through the server, its worker finds these rows written and tells every client their
+        # keys (the server takes no keys from clients); into the log, the snapshot does it.
+        if flush.write_back is not None and not opened.live:
+            doc.apply_update(flush.write_back)
+        version = await _record(workspace, name, doc, label)
+    return Snapshotted(name, version, flush.result, opened.live)
+
+
+async def restore(workspace: Workspace, name: str, version: int) -> Restored:
+    """Makes the sheet equal to a version again, as new edits; the state it replaces is
+    recorded first, so restoring that version undoes this."""
+    schema = workspace.schema(name)  # an unknown sheet is reported before an unknown version
+    data = await asyncio.to_thread(snapshots.load, workspace.engine, name, version)
+    if data is None:
+        raise CommandError(
+            f"sheet {name!r} has no version {version}; `cellsync snapshots {name}` lists them"
+        )
+    target = Doc()
+    target.apply_update(data)
+    async with workspace.document(name) as opened:
+        edits = row_edits.matching(opened.doc, iter_rows(target), schema)
+        undo = None
+        if edits:
+            undo = await _record(workspace, name, opened.doc, f"before restoring {version}")
+            row_edits.apply(opened.doc, edits)
+    return Restored(edits, undo, opened.live)
+
+
+async def import_csv(workspace: Workspace, name: str, lines: Iterable[str]) -> Imported:
+    """Appends the file's rows to the sheet, all or (at the first bad row) none."""
+    schema = workspace.schema(name)
+    rows = read_rows(lines, schema)
+    async with workspace.document(name) as opened:
+        row_edits.apply(opened.doc, row_edits.appending(rows))
+    return Imported(len(rows), opened.live, schema.autoincrement)
+
+
+async def export(workspace: Workspace, name: str, format: str) -> str:
+    columns, rows = records_of(await workspace.read(name))
+    return to_csv(columns, rows) if format == "csv" else to_json(rows)
+
+
+async def _record(workspace: Workspace, name: str, doc: Doc, label: str | None) -> int:
+    rows = sum(1 for _ in iter_rows(doc))
+    return await asyncio.to_thread(
+        snapshots.record, workspace.engine, name, doc.get_update(), rows, label
+    )

@@ -1,0 +1,139 @@
+"""Where the CLI's sheet commands find sheets and their documents.
+
+A command edits a sheet's document through the running server when one answers, so open tabs
+see the change live and the server stays the only holder of the live document; when none
+answers (or it does not serve the sheet), it reads the update log and appends its edits there,
+and the next server to open the sheet starts from them.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import websockets
+from pycrdt import Doc
+
+from client.sheet import Sheet, SheetClosed, open_sheet
+from persistence.database import check_connection, create_engine
+from persistence.document import read_meta
+from persistence.schema import TableSchema, reflect_table
+from persistence.settings import Settings
+from persistence.sheet_store import SheetStore
+from persistence.tokens import WRITE, mint
+from persistence.update_log import UpdateLog, merge
+
+CLOSE_UNKNOWN_SHEET = 4404
+SYNC_TIMEOUT = 60.0
+
+
+class CommandError(Exception):
+    """Bad input or an unusable environment; the message is one line, fit for the user."""
+
+
+@dataclass
+class OpenDocument:
+    doc: Doc
+    live: bool  # True: edits reach the running server (and every open tab) on leaving
+
+
+class Workspace:
+    def __init__(self, settings: Settings, server: str | None) -> None:
+        self.server = check_server_url(server or f"ws://{settings.host}:{settings.port}")
+        self.engine = create_engine(settings.database_url)
+        check_connection(self.engine)
+        self.update_log = UpdateLog(self.engine)
+        self.store = SheetStore(self.engine, self.update_log)
+        self.sheets = settings.sheets
+        # With the server's secret at hand, the CLI signs a short token of its own.
+        self.token = (
+            mint(settings.secret, "cellsync-cli", "cellsync CLI", {"*": WRITE}, 600)
+            if settings.secret
+            else None
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def names(self) -> list[str]:
+        """Every sheet the settings list or the log holds."""
+        return sorted(set(self.sheets) | set(self.update_log.sheets()))
+
+    def table(self, name: str) -> str:
+        """The sheet's table: from the settings, else from the document the log holds."""
+        if name in self.sheets:
+            return self.sheets[name]
+        logged = self.update_log.load(name)
+        if logged is not None:
+            doc = Doc()
+            doc.apply_update(logged.update)
+            table = read_meta(doc).get("table")
+            if isinstance(table, str):
+                return table
+        raise CommandError(
+            f"unknown sheet {name!r}: neither the settings (--sheet NAME=TABLE, cellsync.toml, "
+            "CELLSYNC_SHEETS) nor the update log know it"
+        )
+
+    def schema(self, name: str) -> TableSchema:
+        return reflect_table(self.engine, self.table(name))
+
+    @asynccontextmanager
+    async def document(self, name: str) -> AsyncIterator[OpenDocument]:
+        """The sheet's current document. Through the server, edits stream out as they are made;
+        into the log, they are appended on leaving the block, and not at all if it raises.
+        Commands make their edits in one transaction, so either way they arrive whole."""
+        table = self.table(name)
+        async with AsyncExitStack() as stack:
+            sheet = await self._connect(stack, name)
+            if sheet is not None:
+                yield OpenDocument(sheet.doc, live=True)
+                return
+        opened = await asyncio.to_thread(self.store.open, name, table)
+        doc = Doc()
+        doc.apply_update(opened.update)
+        edits: list[bytes] = []  # not a state-vector diff: that misses pure deletions
+        subscription = doc.observe(lambda event: edits.append(event.update))
+        yield OpenDocument(doc, live=False)
+        doc.unobserve(subscription)
+        if edits:
+            await asyncio.to_thread(self.update_log.append, {name: merge(edits)})
+
+    async def read(self, name: str) -> bytes:
+        """The sheet's current document as an update, changing nothing anywhere."""
+        table = self.table(name)
+        async with AsyncExitStack() as stack:
+            sheet = await self._connect(stack, name)
+            if sheet is not None:
+                return sheet.doc.get_update()
+        return await asyncio.to_thread(self.store.peek, name, table)
+
+    async def _connect(self, stack: AsyncExitStack, name: str) -> Sheet | None:
+        """The sheet through the server, or None when no server answers or serves it."""
+        try:
+            return await stack.enter_async_context(
+                open_sheet(self.server, name, SYNC_TIMEOUT, token=self.token)
+            )
+        except OSError:
+            return None
+        except SheetClosed as exc:
+            if exc.code == CLOSE_UNKNOWN_SHEET:
+                return None
+            raise CommandError(f"the server at {self.server} closed {name!r}: {exc}") from None
+        except (websockets.InvalidHandshake, TimeoutError) as exc:
+            raise CommandError(
+                f"{self.server} is not a Cellsync server that answers: {exc}"
+            ) from None
+
+
+def check_server_url(url: str) -> str:
+    """Refuses anything but ws://HOST[:PORT] or wss://HOST[:PORT]."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if not port_ok or parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise CommandError(f"bad server URL {url!r}: expected ws://HOST:PORT")
+    return url

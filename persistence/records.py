@@ -1,0 +1,64 @@
+"""A sheet document's rows as typed records, and as CSV or JSON text.
+
+The HTTP API and `cellsync export` show the same rows the same way: the table's columns in
+order, rows in display order, values typed by column (JavaScript's 3.0 in an integer column is
+3 again; dates stay ISO strings).
+"""
+
+import csv
+import io
+import json
+from typing import Any
+
+from pycrdt import Doc
+
+from persistence.document import Scalar, iter_rows, read_meta
+
+Record = dict[str, Scalar]
+
+
+def columns(doc: Doc) -> list[str]:
+    return [column["name"] for column in read_meta(doc).get("columns", [])]
+
+
+def records(doc: Doc) -> list[Record]:
+    """Every row in display order, with exactly the table's columns."""
+    kinds = {column["name"]: column["type"] for column in read_meta(doc).get("columns", [])}
+    return [
+        {name: _typed(cells.get(name), kind) for name, kind in kinds.items()}
+        for _, cells in iter_rows(doc)
+    ]
+
+
+def records_of(update: bytes) -> tuple[list[str], list[Record]]:
+    """Columns and records of a document given as an update (a Doc of this thread's own)."""
+    doc = Doc()
+    doc.apply_update(update)
+    return columns(doc), records(doc)
+
+
+def to_csv(names: list[str], rows: list[Record]) -> str:
+    """A header row, then one line per record: empty for null, true/false for booleans."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows([_csv_value(row.get(name)) for name in names] for row in rows)
+    return out.getvalue()
+
+
+def to_json(rows: list[Record]) -> str:
+    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+
+
+def _typed(value: Scalar, kind: str) -> Scalar:
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

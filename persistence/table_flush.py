@@ -1,0 +1,32 @@
+"""Writes a whole sheet document into its table at once, outside the server (`cellsync snapshot`).
+
+The same pieces as the persistence worker, in one go: a replica of the document, reconciled
+against what was last written (so only cells the document changed are written, and rows a
+crash left half-written are finished, never inserted twice), one TableWriter transaction under
+the sheet's lock (so a running server never writes the same sheet at the same moment), and the
+outcome (new keys, refused cells) as an update for the document. Blocking.
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from persistence import shadow
+from persistence.schema import TableSchema
+from persistence.sheet_replica import SheetReplica
+from persistence.table_writer import FlushResult, TableWriter
+
+
+@dataclass(frozen=True)
+class TableFlush:
+    result: FlushResult
+    write_back: bytes | None  # the outcome as a document update, for every client to see
+
+
+def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: bytes) -> TableFlush:
+    """Writes whatever the document `update` holds and the table lacks."""
+    replica = SheetReplica(update, schema.pk)
+    with engine.connect() as conn:
+        replica.reconcile(shadow.read(conn, sheet))
+    result = TableWriter(engine, sheet, schema).write(replica.take())
+    return TableFlush(result, replica.write_back(result))

@@ -1,0 +1,91 @@
+"""The HTTP API: sheets, their rows (JSON or CSV), how far each table lags, and metrics.
+
+Rows come from the live room when the sheet is loaded (the freshest state), else from the log,
+else from the table itself, and are read in a thread from a copy of the document, so a large
+sheet never holds up the event loop that serves WebSockets.
+"""
+
+import asyncio
+from datetime import UTC, datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from persistence.records import Record, records_of, to_csv
+from server.metrics import Metrics
+from server.room import Room
+from server.rooms import Rooms
+
+
+def api_routes(rooms: Rooms, metrics: Metrics) -> list[BaseRoute]:
+    def live(name: str) -> Room | None:
+        return next((room for room in rooms.loaded() if room.name == name), None)
+
+    async def records(name: str) -> tuple[list[str], list[Record]]:
+        room = live(name)
+        if room is not None:
+            update = room.doc.get_update()
+        else:
+            update = await asyncio.to_thread(rooms.store.peek, name, rooms.sheets[name])
+        return await asyncio.to_thread(records_of, update)
+
+    async def sheets(request: Request) -> JSONResponse:
+        listed = []
+        for name, table in rooms.sheets.items():
+            room = live(name)
+            clients = len(room.connections) if room is not None else 0
+            listed.append(
+                {"name": name, "table": table, "loaded": room is not None, "clients": clients}
+            )
+        return JSONResponse({"sheets": listed})
+
+    async def sheet(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in rooms.sheets:
+            return unknown(name)
+        columns, rows = await records(name)
+        table = rooms.sheets[name]
+        return JSONResponse({"sheet": name, "table": table, "columns": columns, "rows": rows})
+
+    async def sheet_csv(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in rooms.sheets:
+            return unknown(name)
+        columns, rows = await records(name)
+        return Response(to_csv(columns, rows), media_type="text/csv; charset=utf-8")
+
+    async def status(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in rooms.sheets:
+            return unknown(name)
+        lag = rooms.worker.lag(name)
+        written, refused, flushed_at = metrics.flush_totals(name)
+        last_flush = None if flushed_at is None else datetime.fromtimestamp(flushed_at, UTC)
+        return JSONResponse(
+            {
+                "sheet": name,
+                "loaded": live(name) is not None,
+                "pending_rows": lag.pending_rows if lag is not None else 0,
+                "lag_seconds": lag.lag_seconds if lag is not None else 0.0,
+                "last_flush": last_flush.isoformat() if last_flush is not None else None,
+                "rows_written": written,
+                "refusals": refused,
+            }
+        )
+
+    async def prometheus(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/api/sheets", sheets),
+        Route("/api/sheets/{name}.csv", sheet_csv),
+        Route("/api/sheets/{name}/status", status),
+        Route("/api/sheets/{name}", sheet),
+        Route("/metrics", prometheus),
+    ]
+
+
+def unknown(name: str) -> JSONResponse:
+    return JSONResponse({"error": f"unknown sheet: {name[:100]}"}, status_code=404)
