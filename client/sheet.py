@@ -50,6 +50,7 @@ class Sheet:
         self._synced = asyncio.Event()
         self._applying_remote = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._waiters: set[asyncio.Event] = set()
         self.doc.observe(self._on_transaction)
 
     async def _start(self, timeout: float) -> None:
@@ -76,6 +77,7 @@ class Sheet:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _on_transaction(self, event: TransactionEvent) -> None:
+        self._wake_waiters()
         if not self._applying_remote:
             self._outbox.put_nowait(create_update_message(event.update))
 
@@ -87,6 +89,12 @@ class Sheet:
             self._outbox.task_done()
 
     async def _receive(self) -> None:
+        try:
+            await self._apply_incoming()
+        finally:
+            self._wake_waiters()  # a closed connection ends every wait
+
+    async def _apply_incoming(self) -> None:
         async for message in self._websocket:
             if isinstance(message, str) or message[0] != YMessageType.SYNC:
                 continue  # awareness is not shown by the Python client
@@ -148,16 +156,22 @@ class Sheet:
                 del self._order[index]
 
     async def wait_for(self, condition: Callable[["Sheet"], bool], timeout: float = 10) -> None:
-        """Waits until `condition(sheet)` holds after a remote change, or raises TimeoutError."""
+        """Waits until `condition(sheet)` holds after a change; raises TimeoutError, or
+        SheetClosed as soon as the server closes the connection."""
         changed = asyncio.Event()
-        subscription = self.doc.observe(lambda _: changed.set())
+        self._waiters.add(changed)
         try:
             async with asyncio.timeout(timeout):
                 while not condition(self):
+                    self._check_open()
                     await changed.wait()
                     changed.clear()
         finally:
-            self.doc.unobserve(subscription)
+            self._waiters.discard(changed)
+
+    def _wake_waiters(self) -> None:
+        for waiter in self._waiters:
+            waiter.set()
 
     def _check_open(self) -> None:
         """Refuses edits that could never reach the server."""
@@ -174,9 +188,14 @@ class Sheet:
 
 
 @asynccontextmanager
-async def open_sheet(url: str, name: str, timeout: float = 30) -> AsyncIterator[Sheet]:
-    """Connects to `url` (ws://host:port) and yields the sheet once it is synced."""
-    async with websockets.connect(f"{url.rstrip('/')}/ws/sheet/{name}", max_size=None) as ws:
+async def open_sheet(
+    url: str, name: str, timeout: float = 30, token: str | None = None
+) -> AsyncIterator[Sheet]:
+    """Connects to `url` (ws://host:port) and yields the sheet once it is synced; `token` is
+    the access token when the server requires one."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    path = f"{url.rstrip('/')}/ws/sheet/{name}"
+    async with websockets.connect(path, max_size=None, additional_headers=headers) as ws:
         sheet = Sheet(ws)
         try:
             await sheet._start(timeout)

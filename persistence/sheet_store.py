@@ -46,6 +46,12 @@ class SheetStore:
             shadow.write(conn, sheet, written, new=set(written))
         return OpenedSheet(update, 1, schema)
 
+    def written_row(self, sheet: str, key: str) -> dict | None:
+        """A row as the worker last wrote it to (or read it from) the table."""
+        with self.engine.connect() as conn:
+            row = shadow.read(conn, sheet, [key]).get(key)
+        return row.cells if row is not None else None
+
     def peek(self, sheet: str, table: str) -> bytes:
         """The document `open` would return, writing nothing: readers (the HTTP API, export)
         must not make a sheet's first log row."""

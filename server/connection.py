@@ -1,6 +1,8 @@
 """One client's WebSocket in a room."""
 
 import logging
+import time
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -9,8 +11,26 @@ from server.websocket_transport import FRAME_WRITER, FrameWriter
 log = logging.getLogger(__name__)
 
 
+def peer_address(websocket: WebSocket) -> str:
+    """host:port of the client, for logs."""
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "unknown peer"
+
+
 class MissingFrameWriter(RuntimeError):
     """The app runs under a server without Cellsync's WebSocket protocol."""
+
+
+class LimitExceeded(Exception):
+    """The client went past a limit: only its own connection is closed, with this code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+CLOSE_TOO_MANY = 4429
 
 
 class Connection:
@@ -21,7 +41,16 @@ class Connection:
     growing memory without bound.
     """
 
-    def __init__(self, websocket: WebSocket, max_backlog: int) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        max_backlog: int,
+        *,
+        user: dict[str, Any] | None = None,
+        can_write: bool = True,
+        expires_at: float | None = None,
+        messages_per_second: float = float("inf"),
+    ) -> None:
         writer = websocket.scope["extensions"].get(FRAME_WRITER)
         if writer is None:
             raise MissingFrameWriter(
@@ -32,15 +61,38 @@ class Connection:
         self._writer: FrameWriter = writer
         self._max_backlog = max_backlog
         self.dropped = False
-        client = websocket.client
-        self.peer = f"{client.host}:{client.port}" if client else "unknown peer"
+        self.user = user  # {"id", "name"} from the token; None when the server runs open
+        self.can_write = can_write
+        self.expires_at = expires_at  # when the token runs out (time.time()), if it does
+        self._rate = messages_per_second
+        self._allowance = 2 * messages_per_second  # a burst of twice the rate is fine
+        self._checked_at = time.monotonic()
+        self._told_read_only = False
+        self.peer = peer_address(websocket)
+
+    def count_message(self) -> None:
+        """Counts one incoming message; raises LimitExceeded past the sustained rate."""
+        now = time.monotonic()
+        self._allowance = min(
+            2 * self._rate, self._allowance + (now - self._checked_at) * self._rate
+        )
+        self._checked_at = now
+        if self._allowance < 1:
+            raise LimitExceeded(CLOSE_TOO_MANY, f"more than {self._rate:g} messages a second")
+        self._allowance -= 1
+
+    def drop_write(self) -> None:
+        """A read-only client sent a document change: dropped, and logged once."""
+        if not self._told_read_only:
+            self._told_read_only = True
+            log.info("%s is read-only: dropping its document changes", self.peer)
 
     def send(self, frame: bytes) -> None:
         if self.dropped:
             return
-        backlog = self._writer.write(frame)
-        if backlog > self._max_backlog:
-            self.drop(f"too slow: {backlog} bytes not yet received")
+        behind = self._writer.write(frame)
+        if behind > self._max_backlog:
+            self.drop(f"too slow: {behind} bytes not yet received")
 
     def drop(self, reason: str) -> None:
         """Cuts the connection now; the handler sees the disconnect and leaves the room."""

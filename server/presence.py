@@ -6,8 +6,10 @@ keeps each client's latest clock instead and forwards an entry only when its clo
 re-sent states stop here. A client's states are removed the moment its connection closes.
 """
 
+import json
+
 from server.connection import Connection
-from server.protocol import AwarenessEntry
+from server.protocol import AwarenessEntry, ProtocolError
 
 REMOVED = "null"
 
@@ -24,6 +26,7 @@ class Presence:
             known = self._entries.get(entry.client_id)
             if known is not None and entry.clock <= known.clock:
                 continue
+            entry = _checked(entry, sender.user)
             self._entries[entry.client_id] = entry
             self._owners.setdefault(entry.client_id, sender)
             news.append(entry)
@@ -45,3 +48,17 @@ class Presence:
             self._entries[client_id] = removal
             removals.append(removal)
         return removals
+
+
+def _checked(entry: AwarenessEntry, user: dict | None) -> AwarenessEntry:
+    """The entry, refused unless its state is JSON (every client parses it), and with the
+    token's user id and name in place of whatever the client claimed."""
+    try:
+        state = json.loads(entry.state) if entry.state else None
+    except ValueError as exc:
+        raise ProtocolError("awareness state is not JSON") from exc
+    if user is None or not isinstance(state, dict):
+        return entry
+    claimed = state.get("user") if isinstance(state.get("user"), dict) else {}
+    state["user"] = {**claimed, **user}
+    return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, separators=(",", ":")))

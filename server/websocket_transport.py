@@ -6,12 +6,14 @@ straight to the socket's transport and reports the backlog, which bounds a slow 
 """
 
 import asyncio
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request
 
 FRAME_WRITER = "cellsync.frame_writer"
+CLOSE_TOO_LARGE = 4413
 
 
 def encode_frame(message: bytes) -> bytes:
@@ -26,13 +28,15 @@ class FrameWriter:
         self._protocol = protocol
 
     def write(self, frame: bytes) -> int:
-        """Writes the frame; returns the bytes still waiting to reach the client."""
+        """Writes the frame; returns the bytes that were still waiting to reach the client
+        before it (one large frame, a big sheet's first sync, is not a slow client)."""
         protocol = self._protocol
         if protocol.close_sent or protocol.disconnected:
             return 0
         transport: asyncio.Transport = protocol.transport
+        waiting = transport.get_write_buffer_size()
         transport.write(frame)
-        return transport.get_write_buffer_size()
+        return waiting
 
     def abort(self) -> None:
         """Drops the connection at once, discarding what it has not received."""
@@ -40,7 +44,18 @@ class FrameWriter:
 
 
 class CellsyncWebSocketProtocol(WebSocketsSansIOProtocol):
-    """Offers a `FrameWriter` to the application through the ASGI scope's extensions."""
+    """Offers a `FrameWriter` to the application through the ASGI scope's extensions, and
+    closes a client whose message is over the size limit with 4413, which y-websocket does not
+    retry (the standard 1009 would have it send the same message again, forever)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fail = self.conn.fail
+
+        def fail_too_large_with_4413(code: int, reason: str = "") -> None:
+            fail(CLOSE_TOO_LARGE if code == CloseCode.MESSAGE_TOO_BIG else code, reason)
+
+        self.conn.fail = fail_too_large_with_4413
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

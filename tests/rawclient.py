@@ -61,7 +61,8 @@ class RawClient:
 
     def cell(self, key: str, column: str):
         rows = self.doc.get("rows", type=Map)
-        return rows[key][column] if key in rows else None
+        row = rows.get(key)
+        return row.get(column) if isinstance(row, Map) else None
 
     async def close(self) -> None:
         await self.websocket.close()

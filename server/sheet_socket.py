@@ -1,0 +1,125 @@
+"""The WebSocket endpoint `/ws/sheet/{name}`: admit a client, join it to the room, feed it.
+
+Every refusal accepts the socket first and then closes it with a 44xx code and a reason:
+y-websocket retries forever on anything else (an HTTP error during the handshake included).
+Whatever one client does, only its own connection is closed.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.websockets import WebSocket
+
+from persistence.settings import Settings
+from persistence.tokens import Grant
+from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
+from server.connection import (
+    CLOSE_TOO_MANY,
+    Connection,
+    LimitExceeded,
+    MissingFrameWriter,
+    peer_address,
+)
+from server.protocol import ProtocolError
+from server.room import Room
+from server.rooms import Rooms, UnknownSheet
+
+log = logging.getLogger(__name__)
+
+CLOSE_PROTOCOL_ERROR = 4400
+CLOSE_UNKNOWN_SHEET = 4404
+CLOSE_SERVER_ERROR = 1011
+
+Handler = Callable[[Connection, bytes], None]  # a room's receive
+
+
+class SheetSocket:
+    def __init__(
+        self,
+        rooms: Rooms,
+        policy: AccessPolicy,
+        settings: Settings,
+    ) -> None:
+        self.rooms = rooms
+        self.policy = policy
+        self.settings = settings
+        self.connected = 0
+
+    async def handle(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        name = websocket.path_params["name"]
+        try:
+            connection, room = await self._admit(websocket, name)
+        except Refused as exc:
+            log.info("refused %s on sheet %.80r: %s", peer_address(websocket), name, exc.reason)
+            await websocket.close(exc.code, exc.reason)
+            return
+        self.connected += 1
+        room.join(connection)
+        try:
+            await self._serve(websocket, connection, room.receive)
+        finally:
+            self.connected -= 1
+            room.leave(connection)
+            self.rooms.release(room)
+
+    async def _admit(self, websocket: WebSocket, name: str) -> tuple[Connection, Room]:
+        token = bearer_token(dict(websocket.headers), dict(websocket.query_params))
+        grant = self.policy.admit(name, token, websocket.headers.get("origin"))
+        if self.connected >= self.settings.max_connections:
+            raise Refused(CLOSE_TOO_MANY, "the server has too many connections")
+        try:
+            connection = self._connection(websocket, grant)
+            room = await self.rooms.acquire(name)
+        except UnknownSheet:
+            raise Refused(CLOSE_UNKNOWN_SHEET, f"unknown sheet: {name[:100]}") from None
+        except MissingFrameWriter as exc:
+            log.error("%s", exc)
+            raise Refused(CLOSE_SERVER_ERROR, "server misconfigured") from None
+        if len(room.connections) >= self.settings.max_sheet_connections:
+            self.rooms.release(room)
+            raise Refused(CLOSE_TOO_MANY, "this sheet has too many connections")
+        return connection, room
+
+    def _connection(self, websocket: WebSocket, grant: Grant) -> Connection:
+        user = {"id": grant.user_id, "name": grant.name} if self.policy.secured else None
+        return Connection(
+            websocket,
+            self.settings.max_backlog,
+            user=user,
+            can_write=grant.can_write,
+            expires_at=grant.expires_at,
+            messages_per_second=self.settings.max_messages_per_second,
+        )
+
+    @staticmethod
+    async def _serve(websocket: WebSocket, connection: Connection, handle: Handler) -> None:
+        """Feeds the client's frames to the room until it leaves or its token expires; a bad
+        frame or a limit closes this one connection with a reason, and nobody else notices."""
+        loop = asyncio.get_running_loop()
+        expiry = connection.expires_at
+        deadline = None if expiry is None else loop.time() + expiry - time.time()
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    data = message.get("bytes")
+                    if data is None:
+                        raise ProtocolError("text frames are not part of the protocol")
+                    handle(connection, data)
+        except TimeoutError:
+            log.info("closing %s: its token expired", connection.peer)
+            await websocket.close(CLOSE_UNAUTHORIZED, "token expired")
+        except ProtocolError as exc:
+            log.warning("closing %s: %s", connection.peer, exc)
+            await websocket.close(CLOSE_PROTOCOL_ERROR, str(exc)[:120])
+        except LimitExceeded as exc:
+            log.warning("closing %s: %s", connection.peer, exc.reason)
+            await websocket.close(exc.code, exc.reason)
+        except Exception:
+            log.exception("closing %s after an unexpected error", connection.peer)
+            await websocket.close(CLOSE_SERVER_ERROR, "internal error")

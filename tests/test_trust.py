@@ -1,0 +1,181 @@
+"""Who may read and write: tokens, rights, origins and the start-up rules, on a real server."""
+
+import asyncio
+
+import pytest
+import websockets
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from nodeclient import NodeClient
+from test_cli import cellsync
+from waiting import eventually
+
+from client.sheet import SheetClosed, open_sheet
+from persistence.tokens import mint
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def token(
+    sheets: dict[str, str],
+    ttl: float = 600,
+    key: str = SECRET,
+    user: str = "u1",
+    name: str = "Ann",
+    algorithm: str = "HS256",
+) -> str:
+    return mint(key, user, name, sheets, ttl, algorithm)
+
+
+@pytest.fixture
+async def secured(server_factory):
+    return await server_factory(CELLSYNC_SECRET=SECRET)
+
+
+async def close_code(server, sheet: str = "items", **connect) -> int | None:
+    """The close code a raw client gets (None if the server keeps it open)."""
+    url = f"{server.url}/ws/sheet/{sheet}"
+    async with websockets.connect(url, **connect) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.wait_closed(), 2)
+        except (TimeoutError, websockets.ConnectionClosed):
+            pass
+        return ws.close_code
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("none", 4401),
+        ("bad signature", 4401),
+        ("expired", 4401),
+        ("garbage", 4401),
+        ("other sheet", 4403),
+    ],
+)
+async def test_a_bad_token_is_refused_with_its_code(secured, case, expected):
+    tokens = {
+        "none": None,
+        "bad signature": token({"*": "write"}, key="another-secret-another-secret-1234"),
+        "expired": token({"*": "write"}, ttl=-10),
+        "garbage": "not.a.jwt",
+        "other sheet": token({"orders*": "write"}),
+    }
+    params = {"token": tokens[case]} if tokens[case] else {}
+    async with await NodeClient.start(f"{secured.url}/ws/sheet", "items", params) as node:
+        event = await node.wait_event(lambda e: e.get("event") == "closed", timeout=10)
+    assert event["code"] == expected
+
+
+async def test_a_writer_edits_and_a_reader_sees_but_cannot_write(secured):
+    writer_token = token({"it*": "write"}, user="w", name="Wanda")
+    reader_token = token({"items": "read"}, user="r", name="Rick")
+    async with (
+        open_sheet(secured.url, "items", token=writer_token) as writer,
+        open_sheet(secured.url, "items", token=reader_token) as reader,
+    ):
+        writer.set("1", "name", "by the writer")
+        await reader.wait_for(lambda s: s.row("1")["name"] == "by the writer")
+        reader.set("2", "name", "by the reader")
+        writer.set("3", "name", "marker")
+        await reader.wait_for(lambda s: s.row("3")["name"] == "marker")
+    async with open_sheet(secured.url, "items", token=writer_token) as fresh:
+        assert fresh.row("2")["name"] == "item 2"
+        assert fresh.row("1")["name"] == "by the writer"
+    assert secured.log().count("is read-only: dropping its document changes") == 1
+
+
+async def test_a_connection_closes_when_its_token_expires(secured):
+    short = token({"items": "write"}, ttl=2)
+    with pytest.raises(SheetClosed) as closed:
+        async with open_sheet(secured.url, "items", token=short) as sheet:
+            await sheet.wait_for(lambda s: False, timeout=10)
+    assert closed.value.code == 4401
+
+
+async def test_presence_carries_the_token_identity_not_the_claimed_one(secured):
+    url = f"{secured.url}/ws/sheet"
+    ann_token = token({"*": "write"}, user="u1")
+    ann = await NodeClient.start(url, "items", {"token": ann_token})
+    bob = await NodeClient.start(
+        url, "items", {"token": token({"*": "read"}, user="u2", name="Bob")}
+    )
+    try:
+        await asyncio.gather(ann.wait_synced(), bob.wait_synced())
+        await ann.set_awareness({"user": {"id": "admin", "name": "Mallory", "color": "#f00"}})
+
+        async def ann_seen() -> bool:
+            users = [s.get("user") for s in (await bob.awareness()).values() if s]
+            return {"id": "u1", "name": "Ann", "color": "#f00"} in users
+
+        await eventually(ann_seen, timeout=5, what="Ann's presence under her token's name")
+    finally:
+        await asyncio.gather(ann.close(), bob.close())
+    assert "token=[hidden]" in secured.log() and ann_token not in secured.log()
+
+
+async def test_the_origin_must_be_allowed(secured):
+    good = token({"*": "write"})
+    evil = {
+        "origin": "http://evil.example",
+        "additional_headers": {"Authorization": f"Bearer {good}"},
+    }
+    assert await close_code(secured, **evil) == 4403
+    own = {"origin": f"http://127.0.0.1:{secured.port}"}
+    async with open_sheet(secured.url, "items", token=good):
+        pass  # no Origin header: not a browser
+    async with websockets.connect(f"{secured.url}/ws/sheet/items?token={good}", **own) as ws:
+        assert (await asyncio.wait_for(ws.recv(), 5))[0] == 0  # the sync handshake
+
+
+async def test_rs256_tokens_with_a_public_key(server_factory, tmp_path):
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_path = tmp_path / "public.pem"
+    public_path.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    server = await server_factory(CELLSYNC_PUBLIC_KEY=str(public_path))
+    signed = token({"items": "write"}, key=private_pem, algorithm="RS256")
+    async with open_sheet(server.url, "items", token=signed) as sheet:
+        assert len(sheet.rows()) == 10
+    assert (
+        await close_code(
+            server, additional_headers={"Authorization": f"Bearer {token({'*': 'write'})}"}
+        )
+        == 4401
+    )
+
+
+def test_a_public_address_without_a_secret_is_refused(sqlite_url):
+    result = cellsync("serve", "--host", "0.0.0.0", "--database-url", sqlite_url, "--sheet", "s=t")
+    assert result.returncode == 1
+    assert "CELLSYNC_SECRET" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+async def test_loopback_without_a_secret_runs_open_and_says_so(server):
+    assert "running open" in server.log()
+
+
+async def test_the_token_command_mints_what_the_server_accepts(secured):
+    result = cellsync(
+        "token", "--user", "7", "--name", "Grace", "--sheet", "it*", "--write", "--ttl", "1h",
+        env={"CELLSYNC_SECRET": SECRET, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    minted = result.stdout.strip()
+    async with open_sheet(secured.url, "items", token=minted) as sheet:
+        sheet.set("5", "name", "by grace")
+        await sheet.wait_for(lambda s: s.row("5")["name"] == "by grace")
+
+
+def test_the_token_command_needs_a_secret():
+    result = cellsync("token", "--user", "7", "--sheet", "*", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and "CELLSYNC_SECRET" in result.stderr
