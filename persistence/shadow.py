@@ -23,6 +23,7 @@ shadow_rows = sa.Table(
     sa.Column("row_key", sa.String(200), primary_key=True),
     sa.Column("pk", sa.Text(), nullable=False),  # JSON: the row's primary-key value
     sa.Column("cells", sa.Text(), nullable=False),  # JSON: column -> document scalar
+    sa.Index("cellsync_rows_pk", "sheet", "pk"),
 )
 
 sheet_locks = sa.Table(
@@ -50,18 +51,27 @@ def lock_sheet(conn: Connection, sheet: str) -> None:
 
 
 def read(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> dict[str, ShadowRow]:
-    """The record of the given rows (all rows when `keys` is None)."""
+    """The record of the given rows (all rows when `keys` is None), by row key."""
+    return _select(conn, sheet, shadow_rows.c.row_key, None if keys is None else list(keys))
+
+
+def read_by_pk(conn: Connection, sheet: str, pks: Iterable[Any]) -> dict[str, ShadowRow]:
+    """The record of the rows with these primary-key values, by row key."""
+    return _select(conn, sheet, shadow_rows.c.pk, [json.dumps(pk) for pk in pks])
+
+
+def _select(
+    conn: Connection, sheet: str, column: sa.Column, values: list[str] | None
+) -> dict[str, ShadowRow]:
     query = sa.select(shadow_rows.c.row_key, shadow_rows.c.pk, shadow_rows.c.cells).where(
         shadow_rows.c.sheet == sheet
     )
-    if keys is None:
+    if values is None:
         rows = conn.execute(query).all()
     else:
         rows = []
-        keys = list(keys)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows += conn.execute(query.where(shadow_rows.c.row_key.in_(chunk))).all()
+        for start in range(0, len(values), 500):
+            rows += conn.execute(query.where(column.in_(values[start : start + 500]))).all()
     return {r.row_key: ShadowRow(json.loads(r.pk), json.loads(r.cells)) for r in rows}
 
 

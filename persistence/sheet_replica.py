@@ -9,11 +9,15 @@ server edit for the room.
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Array, Doc, Map, MapEvent
 
 from persistence.document import ORDER, REFUSALS, ROWS, refusal_key
+from persistence.external_changes import ExternalChange
 from persistence.shadow import ShadowRow
 from persistence.table_writer import FlushResult, Refusal, RowState, same
 
@@ -57,24 +61,51 @@ class SheetReplica:
 
     def write_back(self, result: FlushResult) -> bytes | None:
         """Puts the flush's outcome into the document; returns the update, if any."""
-        before = self.doc.get_state()
+        with self._server_edit() as edit:
+            for key, pk in result.pks.items():
+                row = self.rows.get(key)
+                if isinstance(row, Map) and not same(row.get(self.pk), pk):
+                    row[self.pk] = pk
+            for key, columns in result.written.items():
+                self._refused_inserts.pop(key, None)
+                for column in columns:
+                    self.refusals.pop(refusal_key(key, column), None)
+            for refusal in result.refusals:
+                self._refuse(refusal)
+        return edit.update
+
+    def apply_external(self, changes: list[ExternalChange]) -> bytes | None:
+        """Puts what other programs wrote to the table into the document, cell by cell. The
+        table wins over a document edit of the same cell not yet written; a row deleted in
+        the document meanwhile stays deleted (its DELETE is on its way to the table)."""
+        with self._server_edit() as edit:
+            for change in changes:
+                row = self.rows.get(change.key)
+                if change.cells is None:
+                    self.rows.pop(change.key, None)
+                    for index in reversed([i for i, k in enumerate(self.order) if k == change.key]):
+                        del self.order[index]
+                elif change.inserted and not isinstance(row, Map):
+                    self.rows[change.key] = Map(change.cells)
+                    self.order.append(change.key)
+                elif isinstance(row, Map):
+                    for column, value in change.cells.items():
+                        row[column] = value
+        return edit.update
+
+    @contextmanager
+    def _server_edit(self) -> Iterator["_Edit"]:
+        """One transaction of the worker's own, not marked dirty; `.update` holds it after
+        (taken from the transaction: a deletion alone leaves the state vector as it was)."""
+        edit = _Edit()
+        subscription = self.doc.observe(lambda event: setattr(edit, "update", event.update))
         self._writing_back = True
         try:
             with self.doc.transaction():
-                for key, pk in result.pks.items():
-                    row = self.rows.get(key)
-                    if isinstance(row, Map) and not same(row.get(self.pk), pk):
-                        row[self.pk] = pk
-                for key, columns in result.written.items():
-                    self._refused_inserts.pop(key, None)
-                    for column in columns:
-                        self.refusals.pop(refusal_key(key, column), None)
-                for refusal in result.refusals:
-                    self._refuse(refusal)
+                yield edit
         finally:
             self._writing_back = False
-        update = self.doc.get_update(before)
-        return update if self.doc.get_state() != before else None
+            self.doc.unobserve(subscription)
 
     def _refuse(self, refusal: Refusal) -> None:
         """Records why, and puts back what the table still holds, unless the cell changed again."""
@@ -114,6 +145,11 @@ class SheetReplica:
                 self.dirty.add(str(event.path[0]))
             elif isinstance(event, MapEvent):
                 self.dirty.update(event.keys)
+
+
+@dataclass
+class _Edit:
+    update: bytes | None = None
 
 
 def _fingerprint(cells: dict[str, Any]) -> str:

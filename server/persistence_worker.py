@@ -9,15 +9,17 @@ under a continuous stream; it writes the dirty rows in one transaction and hands
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from persistence import shadow
+from persistence.external_changes import ExternalReader
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
+from persistence.table_watch import is_watched
 from persistence.table_writer import FlushResult, TableWriter
 from server.room import Room
 
@@ -38,10 +40,16 @@ class _Sheet:
     schema: TableSchema
     replica: SheetReplica | None = None  # made, and only used, on the worker thread
     writer: TableWriter | None = None
-    first_change: float | None = None  # monotonic time of the oldest change not yet written
+    first_change: float | None = None  # monotonic time of the oldest change not yet taken
+    in_flight: tuple[float, int] | None = None  # the flush under way: its oldest change, rows
     last_change: float = 0.0
     timer: asyncio.TimerHandle | None = None
     flushing: asyncio.Task[None] | None = None
+    reader: ExternalReader | None = None
+    watched: bool | None = None  # does the table report changes (triggers)?
+    external_keys: set[str] = field(default_factory=set)  # changed rows' primary keys
+    external_all: bool = False  # compare the whole table
+    ingesting: asyncio.Task[None] | None = None
 
     @property
     def pending_rows(self) -> int:
@@ -61,8 +69,26 @@ class PersistenceWorker:
         """Starts following a room whose document is `update`; the first flush writes whatever
         the log holds and the table lacks (after a crash, say)."""
         sheet = self._sheets[room.name] = _Sheet(room, schema)
-        self._executor.submit(self._start, sheet, update)
+        self._submit_start(sheet, update)
         self._changed(sheet)
+
+    def external(self, name: str, pks: Iterable[str] | None) -> None:
+        """Rows of the sheet's table that other programs changed (None: maybe any of them)
+        become server edits of the document."""
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return
+        if pks is None:
+            sheet.external_all = True
+        else:
+            sheet.external_keys.update(pks)
+        if sheet.ingesting is None:
+            sheet.ingesting = asyncio.ensure_future(self._ingest(sheet))
+
+    def watched(self, name: str) -> bool | None:
+        """Whether the sheet's table reports its changes (None: not known yet)."""
+        sheet = self._sheets.get(name)
+        return sheet.watched if sheet is not None else None
 
     def feed(self, name: str, update: bytes) -> None:
         """Called for every update the room applies; the worker thread takes them in order."""
@@ -94,8 +120,9 @@ class PersistenceWorker:
         sheet = self._sheets.get(name)
         if sheet is None:
             return None
-        age = time.monotonic() - sheet.first_change if sheet.first_change is not None else 0.0
-        return SheetLag(sheet.pending_rows, age)
+        oldest = [t for t in (sheet.first_change, sheet.in_flight and sheet.in_flight[0]) if t]
+        rows = sheet.pending_rows + (sheet.in_flight[1] if sheet.in_flight else 0)
+        return SheetLag(rows, time.monotonic() - min(oldest) if oldest else 0.0)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -122,10 +149,11 @@ class PersistenceWorker:
 
     async def _flush(self, sheet: _Sheet) -> None:
         name = sheet.room.name
+        sheet.in_flight = (sheet.first_change or time.monotonic(), sheet.pending_rows)
         sheet.first_change = None
         started = time.perf_counter()
         if sheet.replica is None:  # its start failed: begin again from the room's document
-            self._executor.submit(self._start, sheet, sheet.room.doc.get_update())
+            self._submit_start(sheet, sheet.room.doc.get_update())
         try:
             result, update = await self._run(self._write, sheet)
         except Exception:
@@ -135,6 +163,7 @@ class PersistenceWorker:
             result, update = None, None
         finally:
             sheet.flushing = None
+            sheet.in_flight = None
         if update is not None:
             sheet.room.apply(update)
         if result is not None:
@@ -144,15 +173,56 @@ class PersistenceWorker:
             sheet.first_change = time.monotonic()
         self._arm(sheet)
 
-    def _start(self, sheet: _Sheet, update: bytes) -> None:
-        """On the worker thread: the replica, and the rows the table lacks."""
+    def _submit_start(self, sheet: _Sheet, update: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        future = self._executor.submit(self._start, sheet, update)
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._started, sheet, done))
+
+    def _start(self, sheet: _Sheet, update: bytes) -> bytes | None:
+        """On the worker thread: the replica; then what other programs wrote to the table
+        while the sheet was closed (returned as a server edit), and what the table lacks."""
+        name = sheet.room.name
         replica = SheetReplica(update, sheet.schema.pk)
+        reader = ExternalReader(self.engine, name, sheet.schema)
+        external = replica.apply_external(reader.collect())
         with self.engine.connect() as conn:
-            replica.reconcile(shadow.read(conn, sheet.room.name))
+            replica.reconcile(shadow.read(conn, name))
         if replica.dirty:
-            log.info("sheet %s: %d rows differ from the table", sheet.room.name, len(replica.dirty))
-        sheet.writer = TableWriter(self.engine, sheet.room.name, sheet.schema)
+            log.info("sheet %s: %d rows differ from the table", name, len(replica.dirty))
+        sheet.watched = is_watched(self.engine, sheet.schema)
+        sheet.writer = TableWriter(self.engine, name, sheet.schema)
+        sheet.reader = reader
         sheet.replica = replica
+        return external
+
+    def _started(self, sheet: _Sheet, done: Future) -> None:
+        if done.exception() is not None:
+            log.error("sheet %s: the worker could not start: %s", sheet.room.name, done.exception())
+        elif done.result() is not None and self._sheets.get(sheet.room.name) is sheet:
+            sheet.room.apply(done.result())
+
+    async def _ingest(self, sheet: _Sheet) -> None:
+        try:
+            while sheet.external_all or sheet.external_keys:
+                pks = None if sheet.external_all else set(sheet.external_keys)
+                sheet.external_all = False
+                sheet.external_keys.clear()
+                try:
+                    update = await self._run(self._collect, sheet, pks)
+                except Exception:
+                    log.exception("sheet %s: reading the table's changes failed", sheet.room.name)
+                    return
+                if update is not None:
+                    sheet.room.apply(update)
+        finally:
+            sheet.ingesting = None
+
+    @staticmethod
+    def _collect(sheet: _Sheet, pks: set[str] | None) -> bytes | None:
+        """On the worker thread: the table's changes, as a server edit."""
+        if sheet.reader is None or sheet.replica is None:
+            return None
+        return sheet.replica.apply_external(sheet.reader.collect(pks))
 
     @staticmethod
     def _write(sheet: _Sheet) -> tuple[FlushResult, bytes | None]:

@@ -10,6 +10,8 @@ broken client cannot hold up the others.
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pycrdt import Doc, TransactionEvent, YSyncMessageType
@@ -26,12 +28,23 @@ from server.protocol import (
     parse_message,
     sync_message,
 )
+from server.validation import DocumentGuard
 from server.websocket_transport import encode_frame
 
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 EMPTY_STATE = b"\x00"
+
+
+@dataclass
+class Traffic:
+    """What a sheet's room received and sent; plain counters, read when metrics are scraped."""
+
+    updates_in: int = 0
+    bytes_in: int = 0
+    updates_out: int = 0  # update frames, one per client reached
+    bytes_out: int = 0
 
 
 class Room:
@@ -41,12 +54,16 @@ class Room:
         doc: Doc,
         on_update: Callable[[str, bytes], None],
         merge_window: float,
+        guard: DocumentGuard | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
         self.connections: set[Connection] = set()
         self._on_update = on_update
         self._merge_window = merge_window
+        self._guard = guard
+        self.traffic = traffic or Traffic()
         self._presence = Presence()
         self._updates: list[tuple[Connection | None, bytes]] = []
         self._awareness: list[tuple[Connection | None, AwarenessEntry]] = []
@@ -59,12 +76,11 @@ class Room:
     def join(self, connection: Connection) -> None:
         """Starts the sync handshake and shows the newcomer who is here."""
         self.connections.add(connection)
-        connection.send(
-            encode_frame(sync_message(YSyncMessageType.SYNC_STEP1, self.doc.get_state()))
-        )
+        step1 = sync_message(YSyncMessageType.SYNC_STEP1, self.doc.get_state())
+        self._send([connection], encode_frame(step1), update=False)
         present = self._presence.live()
         if present:
-            connection.send(encode_frame(encode_awareness(present)))
+            self._send([connection], encode_frame(encode_awareness(present)), update=False)
 
     def leave(self, connection: Connection) -> None:
         self.connections.discard(connection)
@@ -75,34 +91,48 @@ class Room:
 
     def receive(self, connection: Connection, data: bytes) -> None:
         """Handles one frame from a client; raises ProtocolError for a malformed one."""
+        connection.count_message()
         message = parse_message(data)
+        self.traffic.bytes_in += len(data)
         if message.kind is MessageKind.SYNC_STEP1:
             reply = sync_message(YSyncMessageType.SYNC_STEP2, self._missing_for(message.payload))
-            connection.send(encode_frame(reply))
+            self._send([connection], encode_frame(reply), update=True)
         elif message.kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
-            self.apply(message.payload, origin=connection)
+            self.traffic.updates_in += 1
+            if connection.can_write:
+                self.apply(message.payload, origin=connection)
+            else:
+                connection.drop_write()
         elif message.kind is MessageKind.AWARENESS:
             news = self._presence.apply(connection, parse_awareness(message.payload))
             if news:
                 self._awareness.extend((connection, entry) for entry in news)
                 self._schedule_flush()
         else:
-            connection.send(encode_frame(encode_awareness(self._presence.live())))
+            self._send([connection], encode_frame(encode_awareness(self._presence.live())), False)
 
     def apply(self, update: bytes, origin: Connection | None = None) -> None:
-        """Applies an update; what is new in it reaches everyone but `origin`."""
+        """Applies an update; what is new in it reaches everyone but `origin`. A client's
+        update is checked, and what it broke is put back before anyone else sees it."""
+        checked = origin is not None and self._guard is not None
         self._origin = origin
         try:
-            with self.doc.transaction():
+            with self._guard.checking() if checked else nullcontext(), self.doc.transaction():
                 self.doc.apply_update(update)
         except ValueError as exc:
             raise ProtocolError(f"invalid update: {exc}") from exc
         finally:
             self._origin = None
+        if checked:
+            for violation in self._guard.repair(origin.user):
+                log.info("%s on %s: put back %s/%s: %s", origin.peer, self.name, violation.row,
+                         violation.column, violation.reason)  # fmt: skip
 
     def close(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+        if self._guard is not None:
+            self._guard.close()
         self.doc.unobserve(self._subscription)
 
     def _missing_for(self, state: bytes) -> bytes:
@@ -124,11 +154,14 @@ class Room:
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        """Flushes at once after a quiet spell, else at most once per merge window."""
+        """Flushes at once after a quiet spell, else at most once per merge window. A flush
+        costs a write per client, so the window widens with the room: one more `merge_window`
+        per 50 clients, up to ten."""
         if self._flush_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = self._last_flush + self._merge_window - loop.time()
+        window = self._merge_window * min(10.0, max(1.0, len(self.connections) / 50))
+        delay = self._last_flush + window - loop.time()
         if delay > 0:
             self._flush_handle = loop.call_later(delay, self._flush)
         else:
@@ -141,25 +174,32 @@ class Room:
         awareness, self._awareness = self._awareness, []
         if updates:
             self._fan_out(
-                updates, lambda batch: sync_message(YSyncMessageType.SYNC_UPDATE, merge(batch))
+                updates,
+                lambda batch: sync_message(YSyncMessageType.SYNC_UPDATE, merge(batch)),
+                update=True,
             )
         if awareness:
-            self._fan_out(awareness, encode_awareness)
+            self._fan_out(awareness, encode_awareness, update=False)
 
     def _fan_out(
         self,
         items: list[tuple[Connection | None, Item]],
         encode: Callable[[list[Item]], bytes],
+        update: bool,
     ) -> None:
         """Sends each client every item but its own, encoding each distinct set once."""
         senders = {sender for sender, _ in items}
-        everything: bytes | None = None
-        for connection in list(self.connections):
-            if connection in senders:
-                others = [item for sender, item in items if sender is not connection]
-                if others:
-                    connection.send(encode_frame(encode(others)))
-                continue
-            if everything is None:
-                everything = encode_frame(encode([item for _, item in items]))
-            connection.send(everything)
+        for sender in senders:
+            others = [item for origin, item in items if origin is not sender]
+            if sender in self.connections and others:
+                self._send([sender], encode_frame(encode(others)), update)
+        receivers = [c for c in self.connections if c not in senders]
+        if receivers:
+            self._send(receivers, encode_frame(encode([item for _, item in items])), update)
+
+    def _send(self, connections: list[Connection], frame: bytes, update: bool) -> None:
+        for connection in connections:
+            connection.send(frame)
+        if update:
+            self.traffic.updates_out += len(connections)
+        self.traffic.bytes_out += len(frame) * len(connections)

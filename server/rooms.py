@@ -16,7 +16,8 @@ from persistence.sheet_store import SheetStore
 from server.fanout import Fanout
 from server.log_writer import LogWriter
 from server.persistence_worker import PersistenceWorker
-from server.room import Room
+from server.room import Room, Traffic
+from server.validation import DocumentGuard
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Rooms:
         self._rooms: dict[str, asyncio.Future[Room]] = {}
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self.traffic = {name: Traffic() for name in sheets}  # outlives each room's loading
 
     def loaded(self) -> list[Room]:
         return [f.result() for f in self._rooms.values() if f.done() and not f.exception()]
@@ -96,7 +98,8 @@ class Rooms:
         doc = Doc()
         doc.apply_update(loaded.update)
         self.writer.track(name, loaded.log_rows)
-        room = Room(name, doc, self._on_update, self.merge_window)
+        guard = DocumentGuard(doc, loaded.schema, lambda key: self.store.written_row(name, key))
+        room = Room(name, doc, self._on_update, self.merge_window, guard, self.traffic[name])
         self.worker.attach(room, loaded.update, loaded.schema)
         if publish_meta(doc, loaded.schema):
             log.info(

@@ -136,6 +136,7 @@ def create_items_table(url: str, rows: int = 10, name: str = "items") -> None:
         sqlalchemy.Column("qty", Integer),
         sqlalchemy.Column("price", Numeric(10, 2)),
         sqlalchemy.Column("done", Boolean),
+        sqlalchemy.Column("notes", Text),
     )
     table.create(engine)
     if rows:

@@ -1,0 +1,88 @@
+"""Turns writes that other programs make to the sheets' tables into live edits.
+
+On PostgreSQL it LISTENs for the notifications of `cellsync watch` triggers; on SQLite it polls
+the triggers' change table by id, which is cheap. Tables without triggers are compared whole
+every `table_poll_seconds` while their sheet is open. The worker does the comparing.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+import psycopg
+import sqlalchemy as sa
+
+from persistence.table_watch import CHANNEL, changed_since
+from server.persistence_worker import PersistenceWorker
+from server.rooms import Rooms
+
+log = logging.getLogger(__name__)
+
+
+class TableWatcher:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        sheets: Mapping[str, str],
+        rooms: Rooms,
+        worker: PersistenceWorker,
+        poll_seconds: float,
+        table_poll_seconds: float,
+    ) -> None:
+        self.engine = engine
+        self.rooms = rooms
+        self.worker = worker
+        self.poll_seconds = poll_seconds
+        self.table_poll_seconds = table_poll_seconds
+        self.sheets_of: dict[str, list[str]] = defaultdict(list)
+        for sheet, table in sheets.items():
+            self.sheets_of[table].append(sheet)
+
+    async def run(self) -> None:
+        """Runs until cancelled."""
+        listen = self._listen() if self.engine.dialect.name == "postgresql" else self._poll()
+        await asyncio.gather(listen, self._compare_unwatched())
+
+    def _changed(self, table: str, pks: Iterable[str]) -> None:
+        pks = list(pks)
+        for sheet in self.sheets_of.get(table, ()):
+            self.worker.external(sheet, pks)
+
+    async def _listen(self) -> None:
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    async for notice in conn.notifies():
+                        table, _, pk = notice.payload.partition("\t")
+                        self._changed(table, [pk])
+            except psycopg.Error as exc:
+                log.warning("listening for table changes failed (%s); again in 1s", exc)
+                await asyncio.sleep(1)
+
+    async def _poll(self) -> None:
+        newest = 0
+        while True:
+            try:
+                newest, by_table = await asyncio.to_thread(self._read_changes, newest)
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("reading table changes failed: %s", exc)
+                by_table = {}
+            for table, pks in by_table.items():
+                self._changed(table, pks)
+            await asyncio.sleep(self.poll_seconds)
+
+    def _read_changes(self, after: int) -> tuple[int, dict[str, set[str]]]:
+        if not sa.inspect(self.engine).has_table("cellsync_changes"):
+            return after, {}
+        with self.engine.begin() as conn:
+            return changed_since(conn, after)
+
+    async def _compare_unwatched(self) -> None:
+        while self.table_poll_seconds > 0:
+            await asyncio.sleep(self.table_poll_seconds)
+            for room in self.rooms.loaded():
+                if self.worker.watched(room.name) is False:
+                    self.worker.external(room.name, None)

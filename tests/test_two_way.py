@@ -1,0 +1,134 @@
+"""Writes made straight to the table appear in the live sheets, as ordinary edits."""
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from pycrdt import Map
+from rawclient import RawClient
+from test_worker import document_rows, equal, execute, table_rows
+from waiting import eventually
+
+from client.sheet import open_sheet
+from persistence.database import create_engine
+from persistence.schema import reflect_table
+from persistence.table_watch import watch
+from server.protocol import MessageKind
+
+
+def watch_items(url: str) -> None:
+    engine = create_engine(url)
+    watch(engine, reflect_table(engine, "items"))
+    engine.dispose()
+
+
+@pytest.fixture
+async def watched(server_factory, database_url):
+    watch_items(database_url)  # before the server starts: the sheet opens watched
+    return await server_factory(CELLSYNC_TABLE_POLL_SECONDS="0")
+
+
+async def test_update_insert_and_delete_show_up_within_two_seconds(watched, database_url):
+    async with open_sheet(watched.url, "items") as sheet:
+        execute(
+            database_url,
+            "UPDATE items SET name = 'changed in SQL', qty = 99 WHERE id = 1",
+            "INSERT INTO items (id, name, qty) VALUES (500, 'inserted in SQL', 5)",
+            "DELETE FROM items WHERE id = 2",
+        )
+        await sheet.wait_for(
+            lambda s: (
+                s.row("1")["name"] == "changed in SQL"
+                and s.row("1")["qty"] == 99
+                and any(r["_key"] == "500" for r in s.rows())
+                and all(r["_key"] != "2" for r in s.rows())
+            ),
+            timeout=2,
+        )
+        assert sheet.row("500")["name"] == "inserted in SQL"
+
+
+async def test_a_document_edit_and_a_table_edit_to_one_row_both_survive(watched, database_url):
+    async with open_sheet(watched.url, "items") as sheet:
+        sheet.set("3", "qty", 333)
+        execute(database_url, "UPDATE items SET name = 'from SQL' WHERE id = 3")
+        await sheet.wait_for(lambda s: s.row("3")["name"] == "from SQL")
+        await eventually(lambda: table_rows(database_url, "items")["3"]["qty"] == 333)
+        assert sheet.row("3")["qty"] == 333
+        assert table_rows(database_url, "items")["3"]["name"] == "from SQL"
+
+
+async def test_on_the_same_cell_the_table_wins(server_factory, database_url):
+    watch_items(database_url)
+    server = await server_factory(CELLSYNC_FLUSH_DEBOUNCE="2", CELLSYNC_FLUSH_MAX_DELAY="4")
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("4", "name", "typed in the grid")  # not yet written: the debounce is 2 s
+        execute(database_url, "UPDATE items SET name = 'written by SQL' WHERE id = 4")
+        await sheet.wait_for(lambda s: s.row("4")["name"] == "written by SQL")
+        sheet.set("5", "name", "a later edit")
+        await eventually(lambda: table_rows(database_url, "items")["5"]["name"] == "a later edit")
+        assert table_rows(database_url, "items")["4"]["name"] == "written by SQL"
+        assert sheet.row("4")["name"] == "written by SQL"
+
+
+async def test_the_workers_own_writes_do_not_come_back(watched, database_url):
+    client = await RawClient.connect(watched.url, "items")
+    await client.synced.wait()
+    before = client.doc.get_state()
+    client.doc.get("rows", type=Map)["6"]["name"] = "mine"
+    await client.send_update(client.doc.get_update(before))
+    await eventually(lambda: table_rows(database_url, "items")["6"]["name"] == "mine")
+    execute(database_url, "UPDATE items SET name = 'marker' WHERE id = 7")
+    await eventually(lambda: client.cell("7", "name") == "marker")
+    assert client.kinds().count(MessageKind.SYNC_UPDATE) == 1  # the marker alone
+    await client.close()
+
+
+async def test_a_storm_of_external_updates_converges(watched, database_url):
+    async with open_sheet(watched.url, "items") as sheet:
+        engine = create_engine(database_url)
+        update = sa.text("UPDATE items SET qty = :qty WHERE id = :id")
+
+        def storm() -> None:
+            for batch in range(100):
+                with engine.begin() as conn:
+                    for i in range(10):
+                        n = batch * 10 + i
+                        conn.execute(update, {"qty": n, "id": n % 10 + 1})
+
+        edits = asyncio.to_thread(storm)
+        for i in range(20):
+            sheet.set(str(i % 10 + 1), "name", f"grid {i}")
+            await asyncio.sleep(0.02)  # interleave grid edits with the storm
+        await edits
+        engine.dispose()
+        await eventually(
+            lambda: equal(table_rows(database_url, "items"), document_rows(sheet)), timeout=20
+        )
+        assert {sheet.row(str(k))["qty"] for k in range(1, 11)} == set(range(990, 1000))
+
+
+async def test_a_closed_sheet_picks_up_table_changes_when_it_opens(server_factory, database_url):
+    server = await server_factory(CELLSYNC_IDLE_SECONDS="0.2")
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("8", "qty", 808)
+        await eventually(lambda: table_rows(database_url, "items")["8"]["qty"] == 808)
+    execute(
+        database_url,
+        "UPDATE items SET name = 'while closed' WHERE id = 8",
+        "INSERT INTO items (id, name) VALUES (600, 'added while closed')",
+        "DELETE FROM items WHERE id = 9",
+    )
+    await eventually(lambda: "sheet items unloaded" in server.log())
+    async with open_sheet(server.url, "items") as sheet:
+        await sheet.wait_for(lambda s: s.row("8")["name"] == "while closed", timeout=5)
+        assert sheet.row("8")["qty"] == 808
+        assert sheet.row("600")["name"] == "added while closed"
+        await sheet.wait_for(lambda s: all(r["_key"] != "9" for r in s.rows()), timeout=5)
+
+
+async def test_an_unwatched_open_table_is_compared_by_polling(server_factory, database_url):
+    server = await server_factory(CELLSYNC_TABLE_POLL_SECONDS="0.3")
+    async with open_sheet(server.url, "items") as sheet:
+        execute(database_url, "UPDATE items SET name = 'polled' WHERE id = 10")
+        await sheet.wait_for(lambda s: s.row("10")["name"] == "polled", timeout=5)
