@@ -1,0 +1,148 @@
+"""Report lines, table rows and ratios of the table scenarios (4: "worker", 5: "external")."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+TARGET_P99_MS = 1000.0
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def one_line(r: dict[str, Any]) -> str:
+    if "lag_p50_ms" in r:
+        return (
+            f"{r['edits_sent']} edits at {_f(r['edit_rate'], 0)}/s; table lag p50 "
+            f"{_f(r['lag_p50_ms'], 0)} ms p99 {_f(r['lag_p99_ms'], 0)} ms max "
+            f"{_f(r['lag_max_ms'], 0)} ms ({r['sampled_seen']}/{r['sampled_edits']} sampled); "
+            f"status lag p50 {_f(r['status_lag_p50_s'])} s p99 {_f(r['status_lag_p99_s'])} s; "
+            f"{_f(r['rows_written'], 0)} rows written, {_f(r['rows_per_s'], 0)}/s, "
+            f"{_f(r['flushes'], 0)} flushes of {_f(r['flush_mean_ms'], 0)} ms "
+            f"({_f(r['rows_per_flush_s'], 0)} rows per flush-second); table complete "
+            f"{_f(r['table_complete'])}"
+        )
+    return (
+        f"{r['arrived']}/{r['commits']} arrived; p50 {_f(r['latency_p50_ms'], 0)} ms p99 "
+        f"{_f(r['latency_p99_ms'], 0)} ms max {_f(r['latency_max_ms'], 0)} ms; commit "
+        f"{_f(r['commit_median_ms'], 1)} ms; triggers {_f(r['triggers_installed'])}"
+    )
+
+
+WORKER_HEADERS = [
+    "database / settings",
+    "edits/s",
+    "lag p50 ms",
+    "lag p99 ms",
+    "lag max ms",
+    "p99<1s",
+    "status p50 s",
+    "status p99 s",
+    "pending max",
+    "rows/s",
+    "flushes",
+    "flush ms",
+    "rows/flush-s",
+    "srv cores",
+    "table ok",
+]
+
+EXTERNAL_HEADERS = [
+    "database / watch",
+    "arrived",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "p99<1s",
+    "commit ms",
+    "srv CPU s",
+]
+
+
+def headers(kind: str) -> list[str]:
+    return WORKER_HEADERS if kind == "worker" else EXTERNAL_HEADERS
+
+
+def row(kind: str, name: str, m: dict[str, Any]) -> list[str]:
+    if kind == "worker":
+        return [
+            name,
+            _f(m.get("edit_rate"), 0),
+            _f(m.get("lag_p50_ms"), 0),
+            _f(m.get("lag_p99_ms"), 0),
+            _f(m.get("lag_max_ms"), 0),
+            _f(m.get("p99_under_1s")),
+            _f(m.get("status_lag_p50_s")),
+            _f(m.get("status_lag_p99_s")),
+            _f(m.get("status_pending_max"), 0),
+            _f(m.get("rows_per_s"), 0),
+            _f(m.get("flushes"), 0),
+            _f(m.get("flush_mean_ms"), 0),
+            _f(m.get("rows_per_flush_s"), 0),
+            _f(m.get("server_cores")),
+            _f(m.get("table_complete")),
+        ]
+    return [
+        name,
+        f"{_f(m.get('arrived'), 0)}/{_f(m.get('commits'), 0)}",
+        _f(m.get("latency_p50_ms"), 0),
+        _f(m.get("latency_p99_ms"), 0),
+        _f(m.get("latency_max_ms"), 0),
+        _f(m.get("p99_under_1s")),
+        _f(m.get("commit_median_ms"), 1),
+        _f(m.get("server_cpu_s")),
+    ]
+
+
+def ratios(kind: str, per_server: dict[str, Any]) -> dict[str, float]:
+    """Ratios between runs made in the same invocation (so they share the machine's noise)."""
+    medians = {name: data["median"] for name, data in per_server.items() if data["median"]}
+    out: dict[str, float] = {}
+    if kind == "external":
+        for name, m in medians.items():
+            if not name.endswith(" watched"):
+                continue
+            database = name.removesuffix(" watched")
+            other = medians.get(f"{database} unwatched", {})
+            ours, theirs = m.get("latency_p99_ms"), other.get("latency_p99_ms")
+            if ours and theirs:
+                out[f"{database}: p99 unwatched / watched"] = theirs / ours
+        return out
+    names = list(medians)
+    for name in names:
+        p99 = medians[name].get("lag_p99_ms")
+        if p99:
+            out[f"{name}: lag p99 / 1 s target"] = p99 / TARGET_P99_MS
+    sqlite = [n for n in names if n.startswith("sqlite ")]
+    for name in sqlite:
+        pg = "postgresql " + name.removeprefix("sqlite ")
+        ours, theirs = (
+            medians[name].get("rows_per_flush_s"),
+            medians.get(pg, {}).get("rows_per_flush_s"),
+        )
+        if ours and theirs:
+            label = name.removeprefix("sqlite ")
+            out[f"{label}: rows per flush-second, postgresql / sqlite"] = theirs / ours
+    return out
+
+
+def note(kind: str) -> str:
+    if kind == "worker":
+        return (
+            "lag = send of an edit -> first probe read (every 20 ms, own connection) that sees it "
+            "in the table, over the sampled rows; status = /api/sheets/NAME/status lag_seconds "
+            "sampled every 0.1 s; rows/s = rows written / time until caught up; rows/flush-s = "
+            "rows written per second spent flushing (the worker's capacity)."
+        )
+    return (
+        "latency = commit returned in the committer -> the value arrives at a WebSocket "
+        "subscriber; unwatched tables are compared every CELLSYNC_TABLE_POLL_SECONDS (5 s)."
+    )
