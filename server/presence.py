@@ -34,7 +34,7 @@ class Presence:
 
     def live(self) -> list[AwarenessEntry]:
         """Every state still present, for a client that joins."""
-        return [entry for entry in self._entries.values() if entry.state not in (REMOVED, "")]
+        return [entry for entry in self._entries.values() if entry.state != REMOVED]
 
     def leave(self, connection: Connection) -> list[AwarenessEntry]:
         """Removes the states the connection owned; returns the removals to broadcast."""
@@ -42,7 +42,7 @@ class Presence:
         for client_id in [cid for cid, owner in self._owners.items() if owner is connection]:
             del self._owners[client_id]
             known = self._entries[client_id]
-            if known.state in (REMOVED, ""):
+            if known.state == REMOVED:
                 continue
             removal = AwarenessEntry(client_id, known.clock + 1, REMOVED)
             self._entries[client_id] = removal
@@ -54,7 +54,7 @@ def _checked(entry: AwarenessEntry, user: dict | None) -> AwarenessEntry:
     """The entry, refused unless its state is JSON (every client parses it), and with the
     token's user id and name in place of whatever the client claimed."""
     try:
-        state = json.loads(entry.state) if entry.state else None
+        state = json.loads(entry.state, parse_constant=_not_json)
     except ValueError as exc:
         raise ProtocolError("awareness state is not JSON") from exc
     if user is None or not isinstance(state, dict):
@@ -62,3 +62,8 @@ def _checked(entry: AwarenessEntry, user: dict | None) -> AwarenessEntry:
     claimed = state.get("user") if isinstance(state.get("user"), dict) else {}
     state["user"] = {**claimed, **user}
     return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, separators=(",", ":")))
+
+
+def _not_json(constant: str) -> None:
+    """NaN and Infinity: Python reads them, JavaScript's JSON.parse throws on them."""
+    raise ValueError(f"{constant} is not JSON")

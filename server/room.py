@@ -119,8 +119,10 @@ class Room:
         try:
             with self._guard.checking() if checked else nullcontext(), self.doc.transaction():
                 self.doc.apply_update(update)
-        except ValueError as exc:
-            raise ProtocolError(f"invalid update: {exc}") from exc
+        except BaseException as exc:
+            if not _client_fault(exc):
+                raise
+            raise ProtocolError(f"invalid update: {str(exc)[:80]}") from exc
         finally:
             self._origin = None
         if checked:
@@ -140,8 +142,10 @@ class Room:
         if state != EMPTY_STATE:
             try:
                 return self.doc.get_update(state)
-            except ValueError as exc:
-                raise ProtocolError(f"invalid state vector: {exc}") from exc
+            except BaseException as exc:
+                if not _client_fault(exc):
+                    raise
+                raise ProtocolError(f"invalid state vector: {str(exc)[:80]}") from exc
         if self._full_update is None:
             self._full_update = self.doc.get_update()
         return self._full_update
@@ -203,3 +207,9 @@ class Room:
         if update:
             self.traffic.updates_out += len(connections)
         self.traffic.bytes_out += len(frame) * len(connections)
+
+
+def _client_fault(exc: BaseException) -> bool:
+    """yrs refuses bad input with ValueError, or panics (pyo3's PanicException, which is not
+    an Exception): both are the client's fault. Anything else is not."""
+    return isinstance(exc, ValueError) or type(exc).__name__ == "PanicException"

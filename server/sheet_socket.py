@@ -50,13 +50,14 @@ class SheetSocket:
     async def handle(self, websocket: WebSocket) -> None:
         await websocket.accept()
         name = websocket.path_params["name"]
+        self.connected += 1  # counted before any await: clients arriving together count
         try:
             connection, room = await self._admit(websocket, name)
         except Refused as exc:
+            self.connected -= 1
             log.info("refused %s on sheet %.80r: %s", peer_address(websocket), name, exc.reason)
             await websocket.close(exc.code, exc.reason)
             return
-        self.connected += 1
         room.join(connection)
         try:
             await self._serve(websocket, connection, room.receive)
@@ -68,7 +69,7 @@ class SheetSocket:
     async def _admit(self, websocket: WebSocket, name: str) -> tuple[Connection, Room]:
         token = bearer_token(dict(websocket.headers), dict(websocket.query_params))
         grant = self.policy.admit(name, token, websocket.headers.get("origin"))
-        if self.connected >= self.settings.max_connections:
+        if self.connected > self.settings.max_connections:
             raise Refused(CLOSE_TOO_MANY, "the server has too many connections")
         try:
             connection = self._connection(websocket, grant)

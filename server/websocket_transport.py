@@ -57,6 +57,14 @@ class CellsyncWebSocketProtocol(WebSocketsSansIOProtocol):
 
         self.conn.fail = fail_too_large_with_4413
 
+    def data_received(self, data: bytes) -> None:
+        """Answers a handshake websockets refused (a request line over 8 kB, say), which
+        uvicorn would leave hanging with the socket open."""
+        super().data_received(data)
+        if self.conn.handshake_exc is not None and not self.handshake_initiated:
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
