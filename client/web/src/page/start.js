@@ -1,0 +1,26 @@
+// Starts a sheet page: reads which sheet (and the access token) from the page, connects, binds
+// the grid, draws the page around it. `window.cellsync` exposes the connection and the grid to
+// scripts and tests.
+import { connectSheet } from "../connect.js";
+import { rememberName, rememberedName } from "../presence.js";
+import { renderChrome } from "./chrome.js";
+import { keepPageOffline } from "./offline.js";
+import { pageToken } from "./token.js";
+
+/** `bindGrid(connection, element)` returns a grid binding (addRow, deleteSelectedRows, ready). */
+export async function startPage(bindGrid) {
+  const root = document.querySelector("[data-cellsync-sheet]");
+  const name = root.dataset.cellsyncSheet;
+  const token = pageToken();
+  let userName = rememberedName();
+  if (!token && !userName) {
+    userName = `guest-${Math.floor(Math.random() * 9000 + 1000)}`;
+    rememberName(userName);
+  }
+  keepPageOffline(root.dataset.serviceWorker).catch((error) => console.warn("offline page cache:", error));
+  const connection = await connectSheet(name, { token, userName });
+  const grid = bindGrid(connection, root.querySelector("[data-slot=grid]"));
+  renderChrome(root, connection, grid);
+  window.cellsync = { connection, grid };
+  return window.cellsync;
+}

@@ -1,0 +1,174 @@
+// Binds a sheet to a Tabulator grid: the grid shows the document, user edits go into the
+// document, and every change to the document (remote, undo, paste) is applied to the grid
+// incrementally through Tabulator's API, never by reloading the grid.
+import { CellMarks, cssString } from "../cell-marks.js";
+import { columnDefinitions } from "./columns.js";
+import { installKeyboard } from "./keyboard.js";
+import { selectedRange } from "./clipboard.js";
+
+/** The data field holding each row's key (never shown as a column). */
+export const KEY = "__cellsync_key";
+// Structural changes adding more rows than this reload the data instead of adding row by row.
+const BULK_ADD = 500;
+
+/** Shows `connection` (from connectSheet) in `element` with `Tabulator` (TabulatorFull). */
+export function bindTabulator(connection, Tabulator, element, options = {}) {
+  return new TabulatorBinding(connection, Tabulator, element, options);
+}
+
+export class TabulatorBinding {
+  constructor(connection, Tabulator, element, options) {
+    this.connection = connection;
+    this.sheet = connection.sheet;
+    this.Tabulator = Tabulator;
+    this.element = element;
+    this.options = options;
+    this.table = null;
+    this.shown = [];
+    this.shownSet = new Set();
+    this.applying = false;
+    this.keyOf = (row) => row.getData()[KEY];
+    element.classList.add("cellsync-grid");
+    this.marks = new CellMarks(
+      (row, column) =>
+        `.cellsync-grid .tabulator-row[data-key=${cssString(row)}] .tabulator-cell` +
+        (column ? `[tabulator-field=${cssString(column)}]` : "[tabulator-field]"),
+    );
+    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
+    this.unsubscribe = [
+      connection.changes.subscribe((change) => this.apply(change)),
+      connection.presence.subscribe((others) => this.marks.showPresence(others)),
+      this.sheet.refused.subscribe((cells) => this.marks.showRefusals(cells)),
+    ];
+    if (this.sheet.columns().length) this.build();
+  }
+
+  build() {
+    this.shown = this.sheet.keys();
+    this.shownSet = new Set(this.shown);
+    this.table = new this.Tabulator(this.element, {
+      data: this.shown.map((key) => this.rowData(key)),
+      columns: columnDefinitions(this.sheet),
+      index: KEY,
+      nestedFieldSeparator: false,
+      height: this.options.height ?? "100%",
+      layout: "fitData",
+      columnDefaults: { minWidth: 80, maxWidth: 400 },
+      rowHeader: { resizable: false, frozen: true, width: 48, hozAlign: "center", formatter: "rownum", headerSort: false },
+      selectableRange: 1,
+      selectableRangeColumns: true,
+      selectableRangeRows: true,
+      editTriggerEvent: "dblclick",
+      rowFormatter: (row) => {
+        row.getElement().dataset.key = row.getData()[KEY];
+      },
+    });
+    this.table.on("tableBuilt", () => {
+      installKeyboard(this);
+      this.element.dataset.ready = "true";
+      this.resolveReady(this);
+    });
+    this.table.on("cellEdited", (cell) => this.onCellEdited(cell));
+    this.table.on("rangeChanged", () => this.onSelection());
+  }
+
+  rowData(key) {
+    return { ...this.sheet.row(key), [KEY]: key };
+  }
+
+  /** A user edit: into the document; the grid shows the document's value when the sheet did
+   * not take the edit as typed (refused or converted). API updates never fire cellEdited, and
+   * the flag guards against a Tabulator version that would. */
+  onCellEdited(cell) {
+    if (this.applying) return;
+    const key = this.keyOf(cell.getRow());
+    const column = cell.getField();
+    if (!this.sheet.setCell(key, column, cell.getValue())) {
+      this.update([{ [KEY]: key, [column]: this.sheet.rows.get(key)?.get(column) ?? null }]);
+    }
+  }
+
+  onSelection() {
+    const range = selectedRange(this.table);
+    if (range) this.connection.presence.setCursor(this.keyOf(range.rows[0]), range.columns[0].getField());
+    else this.connection.presence.setCursor(null);
+  }
+
+  apply(change) {
+    if (!this.table) {
+      if (this.sheet.columns().length) this.build();
+      return;
+    }
+    if (change.columns) this.table.setColumns(columnDefinitions(this.sheet));
+    if (change.structure) this.syncRows();
+    const updates = [];
+    for (const [key, columns] of change.cells) {
+      const row = this.sheet.rows.get(key);
+      if (!this.shownSet.has(key) || !row) continue;
+      const data = { [KEY]: key };
+      for (const column of columns ?? row.keys()) data[column] = row.get(column) ?? null;
+      updates.push(data);
+    }
+    if (updates.length) this.update(updates);
+  }
+
+  update(rows) {
+    this.whileApplying(() => this.table.updateData(rows));
+  }
+
+  whileApplying(change) {
+    this.applying = true;
+    try {
+      change();
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  /** Adds and removes grid rows to match the document's `order`. */
+  syncRows() {
+    const keys = this.sheet.keys();
+    const keySet = new Set(keys);
+    const removed = this.shown.filter((key) => !keySet.has(key));
+    const added = keys.filter((key) => !this.shownSet.has(key));
+    const movedOrBulk =
+      added.length > BULK_ADD || !sameOrder(this.shown.filter((key) => keySet.has(key)), keys.filter((key) => this.shownSet.has(key)));
+    this.shown = keys;
+    this.shownSet = keySet;
+    this.whileApplying(() => {
+      if (movedOrBulk) {
+        this.table.replaceData(keys.map((key) => this.rowData(key)));
+        return;
+      }
+      if (removed.length) this.table.deleteRow(removed);
+      const position = added.length ? new Map(keys.map((key, i) => [key, i])) : null;
+      for (const key of added) {
+        const before = keys[position.get(key) - 1];
+        this.table.addRow(this.rowData(key), before === undefined, before);
+      }
+    });
+  }
+
+  /** Appends an empty row and scrolls to it; returns its key (null on a read-only sheet). */
+  addRow() {
+    const key = this.sheet.addRow();
+    if (key) this.table.scrollToRow(key, "bottom", false);
+    return key;
+  }
+
+  /** Deletes the rows the selection touches. */
+  deleteSelectedRows() {
+    const range = selectedRange(this.table);
+    if (range) this.sheet.deleteRows(range.rows.map(this.keyOf));
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((unsubscribe) => unsubscribe());
+    this.marks.destroy();
+    this.table?.destroy();
+  }
+}
+
+function sameOrder(a, b) {
+  return a.length === b.length && a.every((key, i) => key === b[i]);
+}

@@ -1,0 +1,99 @@
+"""The browser's pages: `/` lists the sheets, `/sheets/{name}` shows one as a grid, and the
+built bundles (client/web/dist, committed) are served under `/static/`.
+
+`/sheets/{name}?grid=handsontable` is the Handsontable example page; Handsontable is
+proprietary, so that page asks for the user's licence key (`&license=KEY`).
+"""
+
+import hashlib
+from collections.abc import Mapping
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+DIST = Path(__file__).resolve().parent.parent / "client" / "web" / "dist"
+GRIDS = {"tabulator": "sheet", "handsontable": "handsontable"}
+SERVICE_WORKER = "/service-worker.js"
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Cellsync</title>
+<link rel="icon" href="data:,">
+{head}
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+SHEET_BODY = """<div class="cellsync-page" data-cellsync-sheet="{name}" data-grid="{grid}"
+     data-service-worker="{service_worker}">
+  <header><a href="/">Cellsync</a> / <h1>{name}</h1></header>
+  <div data-slot="toolbar"></div>
+  <div data-slot="grid" data-testid="grid"></div>
+  <aside>
+    <h2>On this sheet</h2>
+    <div data-slot="people"></div>
+    <h2>Refused</h2>
+    <div data-slot="refusals"></div>
+  </aside>
+</div>"""
+
+
+def page_routes(sheets: Mapping[str, str]) -> list[BaseRoute]:
+    """The HTTP routes of the browser client for the sheets served (name -> table)."""
+    versions = {path.name: _digest(path) for path in DIST.glob("*") if path.is_file()}
+
+    def asset(name: str) -> str:
+        return f"/static/{name}?v={versions.get(name, 'missing')}"
+
+    async def index(request: Request) -> HTMLResponse:
+        links = "".join(
+            f'<li><a href="/sheets/{quote(name, safe="")}">{escape(name)}</a></li>'
+            for name in sorted(sheets)
+        )
+        body = f"<main><h1>Cellsync</h1><h2>Sheets</h2><ul data-testid='sheets'>{links}</ul></main>"
+        return HTMLResponse(PAGE.format(title="Sheets", head="", body=body))
+
+    async def sheet(request: Request) -> HTMLResponse:
+        name = request.path_params["name"]
+        if name not in sheets:
+            body = f"<main><h1>No sheet called {escape(name)}</h1><a href='/'>All sheets</a></main>"
+            return HTMLResponse(PAGE.format(title="Not found", head="", body=body), 404)
+        grid = request.query_params.get("grid", "tabulator")
+        bundle = GRIDS.get(grid, GRIDS["tabulator"])
+        head = (
+            f'<link rel="stylesheet" href="{asset(bundle + ".css")}">\n'
+            f'<script type="module" src="{asset(bundle + ".js")}"></script>'
+        )
+        body = SHEET_BODY.format(
+            name=escape(name), grid=escape(grid), service_worker=SERVICE_WORKER
+        )
+        return HTMLResponse(PAGE.format(title=escape(name), head=head, body=body))
+
+    async def service_worker(request: Request) -> FileResponse:
+        return FileResponse(
+            DIST / "service-worker.js",
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    return [
+        Route("/", index),
+        Route("/sheets/{name}", sheet),
+        Route(SERVICE_WORKER, service_worker),
+        Mount("/static", StaticFiles(directory=DIST, check_dir=False), name="static"),
+    ]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
