@@ -19,7 +19,7 @@ from client.workspace import CommandError, Workspace
 from persistence import snapshots, table_watch
 from persistence.database import CellsyncDatabaseError, create_engine
 from persistence.demo import DEMO_TABLE, create_demo_database
-from persistence.schema import UnsupportedTableError
+from persistence.schema import TableSchema, UnsupportedTableError
 from persistence.settings import ConfigError, load_settings
 from persistence.tokens import READ, WRITE, mint
 
@@ -264,27 +264,28 @@ def export(
 def watch(name: SheetName, database_url: DatabaseUrl = None, sheet: Sheets = None) -> None:
     """Install triggers so that writes other programs make to the sheet's table show up live
     (PostgreSQL: LISTEN/NOTIFY; SQLite: a change table the server polls)."""
-
-    async def command(workspace: Workspace) -> str:
-        schema = workspace.schema(name)
-        await asyncio.to_thread(table_watch.watch, workspace.engine, schema)
-        return schema.table
-
-    table = run_command({"database_url": database_url, "sheets": sheet}, None, command)
+    table = set_watch(name, table_watch.watch, {"database_url": database_url, "sheets": sheet})
     typer.echo(f"watching table {table}: other programs' writes reach sheet {name} live")
 
 
 @app.command()
 def unwatch(name: SheetName, database_url: DatabaseUrl = None, sheet: Sheets = None) -> None:
     """Remove the triggers `cellsync watch` installed (the table is then compared by polling)."""
+    table = set_watch(name, table_watch.unwatch, {"database_url": database_url, "sheets": sheet})
+    typer.echo(f"table {table} is no longer watched")
+
+
+def set_watch(
+    name: str, change: Callable[[sqlalchemy.Engine, TableSchema], None], options: dict
+) -> str:
+    """Installs or removes the sheet's triggers; returns its table."""
 
     async def command(workspace: Workspace) -> str:
         schema = workspace.schema(name)
-        await asyncio.to_thread(table_watch.unwatch, workspace.engine, schema)
+        await asyncio.to_thread(change, workspace.engine, schema)
         return schema.table
 
-    table = run_command({"database_url": database_url, "sheets": sheet}, None, command)
-    typer.echo(f"table {table} is no longer watched")
+    return run_command(options, None, command)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, YSyncMessageType, write_var_uint
+from recording import RecordingConnection
 
 from persistence.document import ORDER, ROWS, populate
 from persistence.schema import Column, TableSchema
@@ -45,26 +46,6 @@ ROWS_AT_START = [
 ]
 
 
-class Peer:
-    """Stands in for a client's socket: keeps the frames the room writes to it."""
-
-    can_write = True
-    user = None
-
-    def __init__(self, name: str) -> None:
-        self.peer = name
-        self.frames: list[bytes] = []
-
-    def count_message(self) -> None:
-        pass
-
-    def send(self, frame: bytes) -> None:
-        self.frames.append(frame)
-
-    def drop_write(self) -> None:
-        pass
-
-
 def seeded_update() -> bytes:
     """The document a room starts from: meta, three rows and their order."""
     doc = Doc(client_id=1)
@@ -84,7 +65,7 @@ def new_room() -> Room:
 
 async def feed(frames: list[bytes]) -> None:
     room = new_room()
-    sender, watcher = Peer("sender"), Peer("watcher")
+    sender, watcher = RecordingConnection("sender"), RecordingConnection("watcher")
     room.join(sender)
     room.join(watcher)
     watcher.frames.clear()
@@ -298,7 +279,7 @@ def panicking_update(client: int) -> bytes:
 
 async def test_an_update_that_makes_yrs_panic_is_a_protocol_error():
     room = new_room()
-    sender = Peer("sender")
+    sender = RecordingConnection("sender")
     room.join(sender)
     frame = bytes([0, YSyncMessageType.SYNC_UPDATE]) + var_bytes(panicking_update(1))
     try:

@@ -1,27 +1,11 @@
 """The room's broadcast rules, observed on the frames it hands to each connection."""
 
 from pycrdt import Doc, Map, YSyncMessageType
+from recording import RecordingConnection
 from waiting import eventually
 
 from server.protocol import MessageKind, parse_message, sync_message
 from server.room import Room
-
-
-class RecordingConnection:
-    """Stands in for a socket: keeps every frame the room writes to it."""
-
-    can_write = True
-    user = None
-
-    def __init__(self, name: str) -> None:
-        self.peer = name
-        self.frames: list[bytes] = []
-
-    def count_message(self) -> None:
-        pass
-
-    def send(self, frame: bytes) -> None:
-        self.frames.append(frame)
 
 
 def client_update(key: str, value: int) -> bytes:

@@ -6,20 +6,28 @@ import pytest
 import sqlalchemy as sa
 from pycrdt import Map
 from rawclient import RawClient
+from test_cli import cellsync
 from test_worker import document_rows, equal, execute, table_rows
 from waiting import eventually
 
 from client.sheet import open_sheet
 from persistence.database import create_engine
 from persistence.schema import reflect_table
-from persistence.table_watch import watch
+from persistence.table_watch import is_watched
 from server.protocol import MessageKind
 
 
-def watch_items(url: str) -> None:
+def watch_items(url: str, command: str = "watch") -> None:
+    result = cellsync(command, "items", "--database-url", url, "--sheet", "items=items")
+    assert result.returncode == 0, result.stderr
+
+
+def items_watched(url: str) -> bool:
     engine = create_engine(url)
-    watch(engine, reflect_table(engine, "items"))
-    engine.dispose()
+    try:
+        return is_watched(engine, reflect_table(engine, "items"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -132,3 +140,14 @@ async def test_an_unwatched_open_table_is_compared_by_polling(server_factory, da
     async with open_sheet(server.url, "items") as sheet:
         execute(database_url, "UPDATE items SET name = 'polled' WHERE id = 10")
         await sheet.wait_for(lambda s: s.row("10")["name"] == "polled", timeout=5)
+
+
+async def test_unwatch_removes_the_triggers(server_factory, database_url):
+    watch_items(database_url)
+    assert items_watched(database_url)
+    watch_items(database_url, "unwatch")
+    assert not items_watched(database_url)
+    server = await server_factory(CELLSYNC_TABLE_POLL_SECONDS="0.3")
+    async with open_sheet(server.url, "items") as sheet:
+        execute(database_url, "UPDATE items SET name = 'found by polling' WHERE id = 2")
+        await sheet.wait_for(lambda s: s.row("2")["name"] == "found by polling", timeout=5)
