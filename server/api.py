@@ -1,5 +1,9 @@
 """The HTTP API: sheets, their rows (JSON or CSV), how far each table lags, and metrics.
 
+Sheet routes follow the WebSocket's rules: with a secret set, a bearer token (header, or the
+`token` query parameter) must cover the sheet: 401 without a valid one, 403 for a sheet it does
+not cover. `/healthz` and `/metrics` stay open, for probes and scrapers inside the network.
+
 Rows come from the live room when the sheet is loaded (the freshest state), else from the log,
 else from the table itself, and are read in a thread from a copy of the document, so a large
 sheet never holds up the event loop that serves WebSockets.
@@ -14,12 +18,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from persistence.records import Record, records_of, to_csv
+from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.metrics import Metrics
 from server.room import Room
 from server.rooms import Rooms
 
 
-def api_routes(rooms: Rooms, metrics: Metrics) -> list[BaseRoute]:
+def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[BaseRoute]:
+    def forbidden(request: Request, name: str) -> JSONResponse | None:
+        """The error response when the request's token does not let it read the sheet."""
+        token = bearer_token(dict(request.headers), dict(request.query_params))
+        try:
+            policy.admit(name, token, origin=None)
+        except Refused as exc:
+            status = 401 if exc.code == CLOSE_UNAUTHORIZED else 403
+            return JSONResponse({"error": exc.reason}, status_code=status)
+        return None
+
     def live(name: str) -> Room | None:
         return next((room for room in rooms.loaded() if room.name == name), None)
 
@@ -32,8 +47,12 @@ def api_routes(rooms: Rooms, metrics: Metrics) -> list[BaseRoute]:
         return await asyncio.to_thread(records_of, update)
 
     async def sheets(request: Request) -> JSONResponse:
+        readable = [name for name in rooms.sheets if forbidden(request, name) is None]
+        if policy.secured and not readable and rooms.sheets:
+            return forbidden(request, next(iter(rooms.sheets)))
         listed = []
-        for name, table in rooms.sheets.items():
+        for name in readable:
+            table = rooms.sheets[name]
             room = live(name)
             clients = len(room.connections) if room is not None else 0
             listed.append(
@@ -43,6 +62,8 @@ def api_routes(rooms: Rooms, metrics: Metrics) -> list[BaseRoute]:
 
     async def sheet(request: Request) -> Response:
         name = request.path_params["name"]
+        if (denied := forbidden(request, name)) is not None:
+            return denied
         if name not in rooms.sheets:
             return unknown(name)
         columns, rows = await records(name)
@@ -51,6 +72,8 @@ def api_routes(rooms: Rooms, metrics: Metrics) -> list[BaseRoute]:
 
     async def sheet_csv(request: Request) -> Response:
         name = request.path_params["name"]
+        if (denied := forbidden(request, name)) is not None:
+            return denied
         if name not in rooms.sheets:
             return unknown(name)
         columns, rows = await records(name)
@@ -58,6 +81,8 @@ def api_routes(rooms: Rooms, metrics: Metrics) -> list[BaseRoute]:
 
     async def status(request: Request) -> Response:
         name = request.path_params["name"]
+        if (denied := forbidden(request, name)) is not None:
+            return denied
         if name not in rooms.sheets:
             return unknown(name)
         lag = rooms.worker.lag(name)

@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/ws/sheet/{name}", sheet_socket.handle),
             Route("/healthz", healthz),
             *page_routes(settings.sheets),
-            *api_routes(rooms, metrics),
+            *api_routes(rooms, metrics, policy),
         ],
         lifespan=lifespan,
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import httpx
 import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
@@ -179,3 +180,20 @@ async def test_the_token_command_mints_what_the_server_accepts(secured):
 def test_the_token_command_needs_a_secret():
     result = cellsync("token", "--user", "7", "--sheet", "*", env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 1 and "CELLSYNC_SECRET" in result.stderr
+
+
+async def test_the_http_api_follows_the_same_rules(secured):
+    reader = {"Authorization": f"Bearer {token({'items': 'read'})}"}
+    other = {"Authorization": f"Bearer {token({'orders': 'write'})}"}
+    expired = {"Authorization": f"Bearer {token({'*': 'write'}, ttl=-5)}"}
+    async with httpx.AsyncClient(base_url=secured.http) as http:
+        assert (await http.get("/api/sheets/items")).status_code == 401
+        assert (await http.get("/api/sheets/items", headers=expired)).status_code == 401
+        assert (await http.get("/api/sheets/items.csv", headers=other)).status_code == 403
+        assert (await http.get("/api/sheets/items/status", headers=other)).status_code == 403
+        rows = (await http.get("/api/sheets/items", headers=reader)).json()["rows"]
+        assert len(rows) == 10
+        listed = (await http.get("/api/sheets", headers=reader)).json()["sheets"]
+        assert [s["name"] for s in listed] == ["items"]
+        assert (await http.get("/api/sheets")).status_code == 401
+        assert (await http.get("/healthz")).status_code == 200
