@@ -30,7 +30,7 @@ class Settings:
     compact_after: int = 200  # log rows per sheet before they are merged into one
     idle_seconds: float = 30.0  # an empty room stays loaded this long
     flush_debounce: float = 0.1  # seconds after the last edit before the table is written
-    flush_max_delay: float = 0.5  # under a stream of edits, the table is written this often
+    flush_max_delay: float = 0.3  # under a stream of edits, the table is written this often
     watch_poll_seconds: float = 0.25  # SQLite: how often the `cellsync watch` changes are read
     table_poll_seconds: float = 5.0  # tables without `cellsync watch`: compared this often
     secret: str = ""  # HS256 key for access tokens; empty: open, on loopback only

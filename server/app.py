@@ -12,11 +12,11 @@ from starlette.routing import Route, WebSocketRoute
 
 from persistence.database import check_connection, create_engine
 from persistence.schema import reflect_table
+from persistence.settings import Settings
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
 from server.api import api_routes
 from server.auth import policy_for
-from server.config import Settings
 from server.fanout import SingleProcess
 from server.log_writer import LogWriter
 from server.metrics import Metrics

@@ -9,8 +9,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from persistence.settings import ConfigError, Settings
 from persistence.tokens import Grant, TokenError, grant_for, verify
-from server.config import ConfigError, Settings
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403

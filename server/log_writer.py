@@ -38,9 +38,6 @@ class LogWriter:
     def log_rows(self) -> dict[str, int]:
         return dict(self._rows)
 
-    def pending(self, sheet: str) -> int:
-        return len(self._pending.get(sheet, ()))
-
     async def flush(self, sheet: str | None = None) -> None:
         """Writes what is pending (for one sheet, or all); raises if the database refuses."""
         await self._write()  # also waits for a write already under way

@@ -21,6 +21,7 @@ from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
 from persistence.table_watch import is_watched
 from persistence.table_writer import FlushResult, TableWriter
+from persistence.update_log import merge
 from server.room import Room
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class _Sheet:
     external_keys: set[str] = field(default_factory=set)  # changed rows' primary keys
     external_all: bool = False  # compare the whole table
     ingesting: asyncio.Task[None] | None = None
+    incoming: list[bytes] = field(default_factory=list)  # updates not yet handed over
 
     @property
     def pending_rows(self) -> int:
@@ -95,8 +97,22 @@ class PersistenceWorker:
         sheet = self._sheets.get(name)
         if sheet is None:
             return
-        self._executor.submit(lambda: sheet.replica and sheet.replica.apply(update))
+        if not sheet.incoming:
+            asyncio.get_running_loop().call_soon(self._hand_over, sheet)
+        sheet.incoming.append(update)
         self._changed(sheet)
+
+    def _hand_over(self, sheet: _Sheet) -> None:
+        """Passes the updates that came in to the worker thread, in order: one hand-over per
+        turn of the event loop, not one per update."""
+        if sheet.incoming:
+            updates, sheet.incoming = sheet.incoming, []
+            self._executor.submit(self._apply, sheet, updates)
+
+    @staticmethod
+    def _apply(sheet: _Sheet, updates: list[bytes]) -> None:
+        if sheet.replica is not None:
+            sheet.replica.apply(merge(updates))
 
     async def detach(self, name: str) -> None:
         """Writes what is pending and stops following the sheet."""
@@ -149,6 +165,7 @@ class PersistenceWorker:
 
     async def _flush(self, sheet: _Sheet) -> None:
         name = sheet.room.name
+        self._hand_over(sheet)  # what came in before the flush belongs to it
         sheet.in_flight = (sheet.first_change or time.monotonic(), sheet.pending_rows)
         sheet.first_change = None
         started = time.perf_counter()

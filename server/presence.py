@@ -20,11 +20,14 @@ class Presence:
         self._owners: dict[int, Connection] = {}
 
     def apply(self, sender: Connection, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
-        """Records the entries that are news; returns them, to forward to the others."""
+        """Records the entries that are news; returns them, to forward to the others. A
+        client changes only its own presence: another connection's entries are left alone."""
         news = []
         for entry in entries:
             known = self._entries.get(entry.client_id)
             if known is not None and entry.clock <= known.clock:
+                continue
+            if self._owners.get(entry.client_id, sender) is not sender:
                 continue
             entry = _checked(entry, sender.user)
             self._entries[entry.client_id] = entry

@@ -5,8 +5,8 @@ import re
 
 import uvicorn
 
+from persistence.settings import Settings
 from server.app import create_app
-from server.config import Settings
 from server.websocket_transport import CellsyncWebSocketProtocol
 
 

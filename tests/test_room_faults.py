@@ -13,7 +13,7 @@ from waiting import eventually
 
 from client.sheet import open_sheet
 from persistence.update_log import updates
-from server.protocol import MessageKind, sync_message
+from server.protocol import AwarenessEntry, MessageKind, encode_awareness, sync_message
 
 BAD_FRAMES = {
     "random bytes": b"\x07\xff\x13\x00garbage",
@@ -210,3 +210,22 @@ def log_rows(database_url: str) -> int:
 
 async def no_rooms_loaded(http: httpx.AsyncClient, server) -> bool:
     return (await http.get(f"{server.http}/healthz")).json()["rooms"] == 0
+
+
+async def test_a_client_cannot_change_another_clients_presence(server):
+    url = f"{server.url}/ws/sheet"
+    async with (
+        await NodeClient.start(url, "items") as ann,
+        await NodeClient.start(url, "items") as bob,
+    ):
+        await asyncio.gather(ann.wait_synced(), bob.wait_synced())
+        await ann.set_awareness({"user": "ann"})
+        await eventually(lambda: has_user(bob, "ann"), timeout=5)
+        mallory = await RawClient.connect(server.url, "items")
+        await mallory.synced.wait()
+        forged = AwarenessEntry(ann.client_id, 10_000, '{"user":"mallory"}')
+        await mallory.send(encode_awareness([forged]))
+        await mallory.send(encode_awareness([AwarenessEntry(4242, 1, '{"user":"marker"}')]))
+        await eventually(lambda: has_user(bob, "marker"), timeout=5)
+        assert await has_user(bob, "ann") and not await has_user(bob, "mallory")
+        await mallory.close()
