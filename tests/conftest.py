@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from tables import create_items_table
 
 from persistence.database import create_engine
 
@@ -123,32 +124,6 @@ def create_typed_table(engine: sqlalchemy.Engine, name: str = "items") -> sqlalc
 def typed_table() -> Callable[..., sqlalchemy.Table]:
     """`create_typed_table` as a fixture, for tests that prefer injection to imports."""
     return create_typed_table
-
-
-def create_items_table(url: str, rows: int = 10, name: str = "items") -> None:
-    """The sheet most server tests edit: `items`, ten rows, keys "1" to "10"."""
-    engine = create_engine(url)
-    table = sqlalchemy.Table(
-        name,
-        sqlalchemy.MetaData(),
-        sqlalchemy.Column("id", Integer, primary_key=True),
-        sqlalchemy.Column("name", String(80)),
-        sqlalchemy.Column("qty", Integer),
-        sqlalchemy.Column("price", Numeric(10, 2)),
-        sqlalchemy.Column("done", Boolean),
-        sqlalchemy.Column("notes", Text),
-    )
-    table.create(engine)
-    if rows:
-        with engine.begin() as conn:
-            conn.execute(
-                table.insert(),
-                [
-                    {"name": f"item {i}", "qty": i, "price": i * 1.5, "done": False}
-                    for i in range(1, rows + 1)
-                ],
-            )
-    engine.dispose()
 
 
 @pytest.fixture(scope="session", autouse=True)

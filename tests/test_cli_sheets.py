@@ -8,8 +8,8 @@ import os
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import create_items_table
 from serverprocess import free_port
+from tables import create_items_table
 from test_cli import cellsync
 from waiting import eventually
 

@@ -24,10 +24,10 @@ import psutil
 import pytest
 import sqlalchemy as sa
 import websockets
-from conftest import create_items_table
 from nodeclient import NodeClient
 from pycrdt import Doc, Map, YSyncMessageType, write_var_uint
 from rawclient import RawClient
+from tables import create_items_table
 from test_worker import table_rows
 from waiting import eventually
 
