@@ -7,6 +7,7 @@ encodes, a fresh document can load it, and what the room sent to the other clien
 """
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -138,7 +139,7 @@ json_values = st.recursive(
     max_leaves=10,
 )
 awareness_states = st.one_of(
-    json_values.map(lambda v: __import__("json").dumps(v)),
+    json_values.map(json.dumps),
     st.text(max_size=40),
     st.just("null"),
     st.just(""),
