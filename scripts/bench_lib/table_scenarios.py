@@ -140,6 +140,19 @@ def get_json(server: Server, path: str, timeout: float = 5) -> Any:
         return json.load(r)
 
 
+def _wait_until_written(server: Server, timeout: float = 30) -> None:
+    """Until the server reports nothing pending for the table (the unsampled edits sent last
+    may still be in a flush when the sampled ones are all visible)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = get_json(server, f"/api/sheets/{SHEET}/status")
+        if status["pending_rows"] == 0 and status["lag_seconds"] == 0:
+            time.sleep(0.3)  # the metrics count a flush just after its commit
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the table was still behind after {timeout}s")
+
+
 def scrape(server: Server) -> dict[str, float]:
     """The sheet's samples from /metrics, by sample name (`cellsync_rows_written_total`...)."""
     url = f"http://127.0.0.1:{server.port}/metrics"
@@ -236,7 +249,7 @@ def run_worker(
             caught_up_s = (time.monotonic_ns() - go_ns) / 1e9
             if done is None:
                 raise RuntimeError("the writers did not finish in time")
-            time.sleep(0.3)  # the metrics count a flush just after its commit
+            _wait_until_written(server)
             after = scrape(server)
             sent: list[int] = done["sent"]
             # Before the server stops: its shutdown writes whatever is still pending.
