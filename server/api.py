@@ -10,6 +10,7 @@ sheet never holds up the event loop that serves WebSockets.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -34,6 +35,20 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             status = 401 if exc.code == CLOSE_UNAUTHORIZED else 403
             return JSONResponse({"error": exc.reason}, status_code=status)
         return None
+
+    def one_sheet(handler: Callable[[Request, str], Awaitable[Response]]) -> Callable:
+        """The route for a handler of one sheet, which it reaches only when the sheet exists
+        and the request may read it."""
+
+        async def route(request: Request) -> Response:
+            name = request.path_params["name"]
+            if (denied := forbidden(request, name)) is not None:
+                return denied
+            if name not in rooms.sheets:
+                return unknown(name)
+            return await handler(request, name)
+
+        return route
 
     def live(name: str) -> Room | None:
         return next((room for room in rooms.loaded() if room.name == name), None)
@@ -60,31 +75,16 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             )
         return JSONResponse({"sheets": listed})
 
-    async def sheet(request: Request) -> Response:
-        name = request.path_params["name"]
-        if (denied := forbidden(request, name)) is not None:
-            return denied
-        if name not in rooms.sheets:
-            return unknown(name)
+    async def sheet(request: Request, name: str) -> Response:
         columns, rows = await records(name)
         table = rooms.sheets[name]
         return JSONResponse({"sheet": name, "table": table, "columns": columns, "rows": rows})
 
-    async def sheet_csv(request: Request) -> Response:
-        name = request.path_params["name"]
-        if (denied := forbidden(request, name)) is not None:
-            return denied
-        if name not in rooms.sheets:
-            return unknown(name)
+    async def sheet_csv(request: Request, name: str) -> Response:
         columns, rows = await records(name)
         return Response(to_csv(columns, rows), media_type="text/csv; charset=utf-8")
 
-    async def status(request: Request) -> Response:
-        name = request.path_params["name"]
-        if (denied := forbidden(request, name)) is not None:
-            return denied
-        if name not in rooms.sheets:
-            return unknown(name)
+    async def status(request: Request, name: str) -> Response:
         lag = rooms.worker.lag(name)
         written, refused, flushed_at = metrics.flush_totals(name)
         last_flush = None if flushed_at is None else datetime.fromtimestamp(flushed_at, UTC)
@@ -105,9 +105,9 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
 
     return [
         Route("/api/sheets", sheets),
-        Route("/api/sheets/{name}.csv", sheet_csv),
-        Route("/api/sheets/{name}/status", status),
-        Route("/api/sheets/{name}", sheet),
+        Route("/api/sheets/{name}.csv", one_sheet(sheet_csv)),
+        Route("/api/sheets/{name}/status", one_sheet(status)),
+        Route("/api/sheets/{name}", one_sheet(sheet)),
         Route("/metrics", prometheus),
     ]
 
