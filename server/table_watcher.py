@@ -55,6 +55,7 @@ class TableWatcher:
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._compare_loaded()  # what changed before LISTEN took effect
                     async for notice in conn.notifies():
                         table, _, pk = notice.payload.partition("\t")
                         self._changed(table, [pk])
@@ -83,6 +84,10 @@ class TableWatcher:
     async def _compare_unwatched(self) -> None:
         while self.table_poll_seconds > 0:
             await asyncio.sleep(self.table_poll_seconds)
-            for room in self.rooms.loaded():
-                if self.worker.watched(room.name) is False:
-                    self.worker.external(room.name, None)
+            self._compare_loaded(unwatched_only=True)
+
+    def _compare_loaded(self, unwatched_only: bool = False) -> None:
+        """Has the worker compare whole tables of the open sheets with what it last wrote."""
+        for room in self.rooms.loaded():
+            if not unwatched_only or self.worker.watched(room.name) is False:
+                self.worker.external(room.name, None)
