@@ -91,10 +91,23 @@ class TableWriter:
             shadow.lock_sheet(conn, self.sheet)
             known = shadow.read(conn, self.sheet, [c.key for c in changes])
             inserts, updates, deletes = self._plan(changes, known, result)
+            pks = [w.before.pk for w in updates if w.before] + [row.pk for _, row in deletes]
+            self._lock_rows(conn, pks)
             self._delete(conn, deletes, result)
             self._update(conn, updates, result)
             self._insert(conn, inserts, result)
         return result
+
+    def _lock_rows(self, conn: Connection, pks: list[Any]) -> None:
+        """Locks the rows about to change in primary-key order, so that a program updating
+        them in that order waits for this flush instead of deadlocking with it."""
+        if conn.dialect.name != "postgresql" or not pks:
+            return
+        params = sorted(self._pk_param(pk) for pk in pks)
+        for start in range(0, len(params), 1000):
+            chunk = params[start : start + 1000]
+            query = sa.select(self.pk).where(self.pk.in_(chunk)).order_by(self.pk)
+            conn.execute(query.with_for_update())
 
     def _plan(
         self, changes: list[RowState], known: dict[str, ShadowRow], result: FlushResult

@@ -224,6 +224,7 @@ class PersistenceWorker:
                 pks = None if sheet.external_all else set(sheet.external_keys)
                 sheet.external_all = False
                 sheet.external_keys.clear()
+                self._hand_over(sheet)  # the replica sees every edit the room has, first
                 try:
                     update = await self._run(self._collect, sheet, pks)
                 except Exception:
