@@ -60,6 +60,13 @@ def from_cell(value: Scalar, column: Column) -> Any:
     return result
 
 
+def same(a: Any, b: Any) -> bool:
+    """Cell equality where JavaScript's 3.0 equals 3 but True does not equal 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
 def row_key(pk_value: Any) -> str:
     """The row key of an existing row: str(pk), with integral floats from JavaScript as ints."""
     if isinstance(pk_value, float) and pk_value.is_integer():

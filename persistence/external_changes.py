@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from pycrdt import Doc, Map
+from sqlalchemy.engine import Connection, Engine
 
 from persistence import shadow
-from persistence.document import row_key, to_cell
+from persistence.document import ROWS, from_cell, row_key, same, to_cell
+from persistence.row_edits import RowEdits
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
-from persistence.table_writer import same
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,24 @@ class ExternalChange:
     key: str
     cells: dict[str, Any] | None  # the changed cells (all cells of a new row); None: deleted
     inserted: bool = False
+
+
+def as_edits(doc: Doc, changes: Iterable[ExternalChange]) -> RowEdits:
+    """The changes as edits of the document as it is now, each a server edit of exactly the
+    changed cells; a row the document deleted meanwhile stays deleted (its DELETE is on its
+    way to the table)."""
+    rows = doc.get(ROWS, type=Map)
+    edits = RowEdits()
+    for change in changes:
+        present = isinstance(rows.get(change.key), Map)
+        if change.cells is None:
+            if present:
+                edits.deleted.add(change.key)
+        elif present:
+            edits.cells[change.key] = change.cells
+        elif change.inserted:
+            edits.added[change.key] = change.cells
+    return edits
 
 
 class ExternalReader:
@@ -40,15 +59,36 @@ class ExternalReader:
         with self.engine.begin() as conn:
             shadow.lock_sheet(conn, self.sheet)
             if pks is None:
-                table = self._rows(conn, None)
                 known = shadow.read(conn, self.sheet)
+                table = self._rows(conn, None)
             else:
                 values = [self._typed(pk) for pk in pks]
-                table = self._rows(conn, values)
                 known = shadow.read_by_pk(conn, self.sheet, [to_cell(v, self.pk) for v in values])
-            changes, rows, new, gone = self._compare(table, known)
-            shadow.write(conn, self.sheet, rows, new)
-            shadow.forget(conn, self.sheet, gone)
+                table = self._rows(conn, values)
+            return self._settle(conn, table, known)
+
+    def since_written(self, conn: Connection, known: dict[str, ShadowRow]) -> list[ExternalChange]:
+        """In a flush's transaction, before it writes: what others changed in these rows since
+        the worker wrote them, so the flush does not overwrite it. The rows stay locked until
+        commit (PostgreSQL); `known` and the record are brought up to date."""
+        pks = [from_cell(row.pk, self.pk) for row in known.values()]
+        changes = self._settle(conn, self._rows(conn, pks, lock=True), known)
+        for change in changes:
+            if change.cells is None:
+                del known[change.key]
+            else:
+                known[change.key] = ShadowRow(
+                    known[change.key].pk, known[change.key].cells | change.cells
+                )
+        return changes
+
+    def _settle(
+        self, conn: Connection, table: dict[str, dict], known: dict[str, ShadowRow]
+    ) -> list[ExternalChange]:
+        """The differences between table and record; the record is made to match the table."""
+        changes, rows, new, gone = self._compare(table, known)
+        shadow.write(conn, self.sheet, rows, new)
+        shadow.forget(conn, self.sheet, gone)
         return changes
 
     def _compare(self, table: dict[str, dict], known: dict[str, ShadowRow]):
@@ -73,16 +113,28 @@ class ExternalReader:
                 gone.append(key)
         return changes, rows, new, gone
 
-    def _rows(self, conn, pks: list[Any] | None) -> dict[str, dict[str, Any]]:
-        """Table rows as document cells, by row key of their primary key."""
+    def _rows(
+        self, conn: Connection, pks: list[Any] | None, lock: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """Table rows as document cells, by row key of their primary key. Locked rows are
+        locked in primary-key order, so that a program updating them in that order waits
+        instead of deadlocking."""
         columns = [self.table.c[c.name] for c in self.schema.columns]
-        query = sa.select(*columns)
+        pk = self.table.c[self.schema.pk]
+        queries = [sa.select(*columns)]
         if pks is not None:
-            query = query.where(self.table.c[self.schema.pk].in_(pks))
+            ordered = sorted(pks)
+            chunks = [ordered[i : i + 1000] for i in range(0, len(ordered), 1000)]
+            queries = [queries[0].where(pk.in_(chunk)).order_by(pk) for chunk in chunks]
+        if lock and conn.dialect.name == "postgresql":
+            queries = [query.with_for_update() for query in queries]
         rows = {}
-        for row in conn.execute(query):
-            cells = {c.name: to_cell(v, c) for c, v in zip(self.schema.columns, row, strict=True)}
-            rows[row_key(cells[self.schema.pk])] = cells
+        for query in queries:
+            for row in conn.execute(query):
+                cells = {
+                    c.name: to_cell(v, c) for c, v in zip(self.schema.columns, row, strict=True)
+                }
+                rows[row_key(cells[self.schema.pk])] = cells
         return rows
 
     def _typed(self, pk: str) -> Any:

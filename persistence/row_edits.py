@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 
 from pycrdt import Array, Doc, Map
 
-from persistence.document import ORDER, ROWS, Scalar, iter_rows, new_row_key
+from persistence.document import ORDER, ROWS, Scalar, iter_rows, new_row_key, same
 from persistence.schema import TableSchema
-from persistence.table_writer import same
 
 Cells = dict[str, Scalar]
 

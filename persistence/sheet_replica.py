@@ -16,10 +16,11 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, MapEvent
 
-from persistence.document import ORDER, REFUSALS, ROWS, refusal_key
-from persistence.external_changes import ExternalChange
+from persistence import row_edits
+from persistence.document import ORDER, REFUSALS, ROWS, refusal_key, same
+from persistence.external_changes import ExternalChange, as_edits
 from persistence.shadow import ShadowRow
-from persistence.table_writer import FlushResult, Refusal, RowState, same
+from persistence.table_writer import FlushResult, Refusal, RowState
 
 
 class SheetReplica:
@@ -77,22 +78,9 @@ class SheetReplica:
         return edit.update
 
     def apply_external(self, changes: list[ExternalChange]) -> bytes | None:
-        """Puts what other programs wrote to the table into the document, cell by cell. The
-        table wins over a document edit of the same cell not yet written; a row deleted in
-        the document meanwhile stays deleted (its DELETE is on its way to the table)."""
+        """Puts what other programs wrote to the table into the document; returns the update."""
         with self._server_edit() as edit:
-            for change in changes:
-                row = self.rows.get(change.key)
-                if change.cells is None:
-                    self.rows.pop(change.key, None)
-                    for index in reversed([i for i, k in enumerate(self.order) if k == change.key]):
-                        del self.order[index]
-                elif change.inserted and not isinstance(row, Map):
-                    self.rows[change.key] = Map(change.cells)
-                    self.order.append(change.key)
-                elif isinstance(row, Map):
-                    for column, value in change.cells.items():
-                        row[column] = value
+            row_edits.apply(self.doc, as_edits(self.doc, changes))
         return edit.update
 
     @contextmanager

@@ -4,7 +4,8 @@ The same pieces as the persistence worker, in one go: a replica of the document,
 against what was last written (so only cells the document changed are written, and rows a
 crash left half-written are finished, never inserted twice), one TableWriter transaction under
 the sheet's lock (so a running server never writes the same sheet at the same moment), and the
-outcome (new keys, refused cells) as an update for the document. Blocking.
+outcome (new keys, refused cells, cells the table changed meanwhile, which it keeps) as an update
+for the document. Blocking.
 """
 
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from persistence import shadow
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
 from persistence.table_writer import FlushResult, TableWriter
+from persistence.update_log import merge
 
 
 @dataclass(frozen=True)
@@ -29,4 +31,6 @@ def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: b
     with engine.connect() as conn:
         replica.reconcile(shadow.read(conn, sheet))
     result = TableWriter(engine, sheet, schema).write(replica.take())
-    return TableFlush(result, replica.write_back(result))
+    outcome = [replica.write_back(result), replica.apply_external(result.external)]
+    edits = [edit for edit in outcome if edit is not None]
+    return TableFlush(result, merge(edits) if edits else None)

@@ -3,7 +3,9 @@
 Only cells that differ from what was last written (the shadow record) are written: UPDATE of
 the changed cells, INSERT of new rows, DELETE of removed rows. Statements run batched; when the
 database refuses a batch, its rows are retried one by one in savepoints, so a refused row
-affects itself alone and every other row is written. Blocking: run it in a worker thread.
+affects itself alone and every other row is written. Cells another program changed since the
+last write (not yet read back) keep the table's value: the flush returns them for the document.
+Blocking: run it in a worker thread.
 """
 
 import logging
@@ -17,7 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
-from persistence.document import from_cell, to_cell
+from persistence.document import from_cell, same, to_cell
+from persistence.external_changes import ExternalChange, ExternalReader
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
 
@@ -49,6 +52,7 @@ class FlushResult:
     written: dict[str, set[str]] = field(default_factory=dict)  # row key -> columns written
     pks: dict[str, Any] = field(default_factory=dict)  # new rows' keys -> pk for the document
     refusals: list[Refusal] = field(default_factory=list)
+    external: list[ExternalChange] = field(default_factory=list)  # found in the table, kept
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
@@ -56,13 +60,6 @@ class FlushResult:
     @property
     def rows_written(self) -> int:
         return self.inserted + self.updated + self.deleted
-
-
-def same(a: Any, b: Any) -> bool:
-    """Cell equality where JavaScript's 3.0 equals 3 but True does not equal 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return a == b
 
 
 @dataclass
@@ -81,6 +78,7 @@ class TableWriter:
         self.table = load_table(engine, schema.table)
         self.pk = self.table.c[schema.pk]
         self.columns = {c.name: c for c in schema.columns}
+        self.external = ExternalReader(engine, sheet, schema)
 
     def write(self, changes: Iterable[RowState]) -> FlushResult:
         changes = list(changes)
@@ -90,31 +88,22 @@ class TableWriter:
         with self.engine.begin() as conn:
             shadow.lock_sheet(conn, self.sheet)
             known = shadow.read(conn, self.sheet, [c.key for c in changes])
+            result.external = self.external.since_written(conn, known)
             inserts, updates, deletes = self._plan(changes, known, result)
-            pks = [w.before.pk for w in updates if w.before] + [row.pk for _, row in deletes]
-            self._lock_rows(conn, pks)
             self._delete(conn, deletes, result)
             self._update(conn, updates, result)
             self._insert(conn, inserts, result)
         return result
 
-    def _lock_rows(self, conn: Connection, pks: list[Any]) -> None:
-        """Locks the rows about to change in primary-key order, so that a program updating
-        them in that order waits for this flush instead of deadlocking with it."""
-        if conn.dialect.name != "postgresql" or not pks:
-            return
-        params = sorted(self._pk_param(pk) for pk in pks)
-        for start in range(0, len(params), 1000):
-            chunk = params[start : start + 1000]
-            query = sa.select(self.pk).where(self.pk.in_(chunk)).order_by(self.pk)
-            conn.execute(query.with_for_update())
-
     def _plan(
         self, changes: list[RowState], known: dict[str, ShadowRow], result: FlushResult
     ) -> tuple[list[_Write], list[_Write], list[tuple[str, ShadowRow]]]:
         inserts, updates, deletes = [], [], []
+        outside = {change.key: change.cells for change in result.external}
         for change in changes:
             before = known.get(change.key)
+            if change.key in outside and outside[change.key] is None:
+                continue  # deleted in the table since: the document follows the table
             if change.cells is None:
                 if before is not None:
                     deletes.append((change.key, before))
@@ -129,6 +118,7 @@ class TableWriter:
                     for c, v in change.cells.items()
                     if c in self.columns
                     and c != self.schema.pk
+                    and c not in (outside.get(change.key) or {})  # the table wins
                     and not same(v, before.cells.get(c))
                 }
                 if before.pk is not None and not same(change.cells.get(self.schema.pk), before.pk):

@@ -10,13 +10,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from persistence import shadow
-from persistence.external_changes import ExternalReader
+from persistence import row_edits, shadow
+from persistence.external_changes import ExternalChange, ExternalReader, as_edits
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
 from persistence.table_watch import is_watched
@@ -51,6 +51,7 @@ class _Sheet:
     external_keys: set[str] = field(default_factory=set)  # changed rows' primary keys
     external_all: bool = False  # compare the whole table
     ingesting: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a flush or an ingest at a time
     incoming: list[bytes] = field(default_factory=list)  # updates not yet handed over
 
     @property
@@ -71,8 +72,9 @@ class PersistenceWorker:
         """Starts following a room whose document is `update`; the first flush writes whatever
         the log holds and the table lacks (after a crash, say)."""
         sheet = self._sheets[room.name] = _Sheet(room, schema)
-        self._submit_start(sheet, update)
+        self._executor.submit(self._start, sheet, update)
         self._changed(sheet)
+        self.external(room.name, None)  # what other programs wrote while the sheet was closed
 
     def external(self, name: str, pks: Iterable[str] | None) -> None:
         """Rows of the sheet's table that other programs changed (None: maybe any of them)
@@ -165,58 +167,51 @@ class PersistenceWorker:
 
     async def _flush(self, sheet: _Sheet) -> None:
         name = sheet.room.name
-        self._hand_over(sheet)  # what came in before the flush belongs to it
-        sheet.in_flight = (sheet.first_change or time.monotonic(), sheet.pending_rows)
-        sheet.first_change = None
         started = time.perf_counter()
-        if sheet.replica is None:  # its start failed: begin again from the room's document
-            self._submit_start(sheet, sheet.room.doc.get_update())
-        try:
-            result, update = await self._run(self._write, sheet)
-        except Exception:
-            log.exception("sheet %s: writing the table failed; will retry", name)
-            sheet.first_change = sheet.first_change or time.monotonic()
+        result = None
+        async with sheet.lock:
+            self._hand_over(sheet)  # what came in before the flush belongs to it
+            sheet.in_flight = (sheet.first_change or time.monotonic(), sheet.pending_rows)
+            sheet.first_change = None
+            if sheet.replica is None:  # its start failed: begin again from the room's document
+                self._executor.submit(self._start, sheet, sheet.room.doc.get_update())
+            try:
+                result, update = await self._run(self._write, sheet)
+            except Exception:
+                log.exception("sheet %s: writing the table failed; will retry", name)
+                sheet.first_change = sheet.first_change or time.monotonic()
+            else:
+                if update is not None:
+                    sheet.room.apply(update)
+                self._put_external(sheet, result.external)
+            finally:
+                sheet.flushing = None
+                sheet.in_flight = None
+        if result is None:
             await asyncio.sleep(min(self.max_delay, 1.0))
-            result, update = None, None
-        finally:
-            sheet.flushing = None
-            sheet.in_flight = None
-        if update is not None:
-            sheet.room.apply(update)
-        if result is not None:
+        else:
             for callback in self.on_flush:
                 callback(name, result, time.perf_counter() - started)
         if sheet.pending_rows and sheet.first_change is None:
             sheet.first_change = time.monotonic()
         self._arm(sheet)
 
-    def _submit_start(self, sheet: _Sheet, update: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        future = self._executor.submit(self._start, sheet, update)
-        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._started, sheet, done))
-
-    def _start(self, sheet: _Sheet, update: bytes) -> bytes | None:
-        """On the worker thread: the replica; then what other programs wrote to the table
-        while the sheet was closed (returned as a server edit), and what the table lacks."""
+    def _start(self, sheet: _Sheet, update: bytes) -> None:
+        """On the worker thread: the replica, with the rows the table lacks marked dirty."""
         name = sheet.room.name
-        replica = SheetReplica(update, sheet.schema.pk)
-        reader = ExternalReader(self.engine, name, sheet.schema)
-        external = replica.apply_external(reader.collect())
-        with self.engine.connect() as conn:
-            replica.reconcile(shadow.read(conn, name))
+        try:
+            replica = SheetReplica(update, sheet.schema.pk)
+            with self.engine.connect() as conn:
+                replica.reconcile(shadow.read(conn, name))
+            sheet.watched = is_watched(self.engine, sheet.schema)
+            sheet.writer = TableWriter(self.engine, name, sheet.schema)
+            sheet.reader = ExternalReader(self.engine, name, sheet.schema)
+        except Exception:
+            log.exception("sheet %s: the worker could not start", name)
+            return
         if replica.dirty:
             log.info("sheet %s: %d rows differ from the table", name, len(replica.dirty))
-        sheet.watched = is_watched(self.engine, sheet.schema)
-        sheet.writer = TableWriter(self.engine, name, sheet.schema)
-        sheet.reader = reader
         sheet.replica = replica
-        return external
-
-    def _started(self, sheet: _Sheet, done: Future) -> None:
-        if done.exception() is not None:
-            log.error("sheet %s: the worker could not start: %s", sheet.room.name, done.exception())
-        elif done.result() is not None and self._sheets.get(sheet.room.name) is sheet:
-            sheet.room.apply(done.result())
 
     async def _ingest(self, sheet: _Sheet) -> None:
         try:
@@ -224,23 +219,27 @@ class PersistenceWorker:
                 pks = None if sheet.external_all else set(sheet.external_keys)
                 sheet.external_all = False
                 sheet.external_keys.clear()
-                self._hand_over(sheet)  # the replica sees every edit the room has, first
-                try:
-                    update = await self._run(self._collect, sheet, pks)
-                except Exception:
-                    log.exception("sheet %s: reading the table's changes failed", sheet.room.name)
-                    return
-                if update is not None:
-                    sheet.room.apply(update)
+                async with sheet.lock:
+                    try:
+                        changes = await self._run(self._collect, sheet, pks)
+                    except Exception:
+                        log.exception("sheet %s: reading table changes failed", sheet.room.name)
+                        return
+                    self._put_external(sheet, changes)
         finally:
             sheet.ingesting = None
 
     @staticmethod
-    def _collect(sheet: _Sheet, pks: set[str] | None) -> bytes | None:
-        """On the worker thread: the table's changes, as a server edit."""
-        if sheet.reader is None or sheet.replica is None:
-            return None
-        return sheet.replica.apply_external(sheet.reader.collect(pks))
+    def _collect(sheet: _Sheet, pks: set[str] | None) -> list[ExternalChange]:
+        """On the worker thread: what other programs changed in the table."""
+        return sheet.reader.collect(pks) if sheet.reader is not None else []
+
+    @staticmethod
+    def _put_external(sheet: _Sheet, changes: list[ExternalChange]) -> None:
+        """Makes the table's changes in the room's own document, so that they come after, and
+        win over, every edit the server has received."""
+        if changes:
+            row_edits.apply(sheet.room.doc, as_edits(sheet.room.doc, changes))
 
     @staticmethod
     def _write(sheet: _Sheet) -> tuple[FlushResult, bytes | None]:

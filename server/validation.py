@@ -15,9 +15,16 @@ from typing import Any
 
 from pycrdt import Doc, Map, MapEvent
 
-from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, refusal_key
+from persistence.document import (
+    META,
+    REFUSALS,
+    ROWS,
+    from_cell,
+    publish_meta,
+    refusal_key,
+    same,
+)
 from persistence.schema import TableSchema
-from persistence.table_writer import same
 
 MISSING = object()  # a cell or row that did not exist before the client's edit
 

@@ -66,13 +66,6 @@ async def test_a_document_edit_and_a_table_edit_to_one_row_both_survive(watched,
         assert table_rows(database_url, "items")["3"]["name"] == "from SQL"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, issue 6 left open: the worker applies an external change in its "
-    "replica and sends that edit to the room; on PostgreSQL it sometimes loses to the grid's "
-    "edit of the same cell (Yjs orders concurrent map sets by client id). The fix is to make "
-    "the external edit in the room's own document, serialised with the worker's flushes.",
-)
 async def test_on_the_same_cell_the_table_wins(server_factory, database_url):
     watch_items(database_url)
     server = await server_factory(CELLSYNC_FLUSH_DEBOUNCE="2", CELLSYNC_FLUSH_MAX_DELAY="4")
@@ -85,6 +78,33 @@ async def test_on_the_same_cell_the_table_wins(server_factory, database_url):
         await eventually(lambda: table_rows(database_url, "items")["5"]["name"] == "a later edit")
         assert table_rows(database_url, "items")["4"]["name"] == "written by SQL"
         assert sheet.row("4")["name"] == "written by SQL"
+
+
+async def test_a_flush_does_not_overwrite_a_table_change_it_has_not_read(
+    server_factory, database_url
+):
+    """Nothing tells the server of the UPDATE (no `watch`, no polling): the flush that would
+    write the grid's value over it finds it, keeps it, and puts it in the document."""
+    server = await server_factory(
+        CELLSYNC_TABLE_POLL_SECONDS="0", CELLSYNC_FLUSH_DEBOUNCE="1", CELLSYNC_FLUSH_MAX_DELAY="5"
+    )
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("4", "name", "typed in the grid")
+        sheet.set("4", "qty", 44)  # another cell of the row: written, as it was not touched
+        sheet.set("6", "name", "typed in a deleted row")
+        execute(
+            database_url,
+            "UPDATE items SET name = 'written by SQL' WHERE id = 4",
+            "DELETE FROM items WHERE id = 6",
+        )
+        await sheet.wait_for(
+            lambda s: (
+                s.row("4")["name"] == "written by SQL" and all(r["_key"] != "6" for r in s.rows())
+            )
+        )
+        await eventually(lambda: table_rows(database_url, "items")["4"]["qty"] == 44)
+        rows = table_rows(database_url, "items")
+        assert rows["4"]["name"] == "written by SQL" and "6" not in rows
 
 
 async def test_the_workers_own_writes_do_not_come_back(watched, database_url):

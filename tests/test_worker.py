@@ -14,11 +14,11 @@ from waiting import eventually
 from client.sheet import Sheet, open_sheet
 from persistence import shadow
 from persistence.database import create_engine
-from persistence.document import populate, row_key
+from persistence.document import populate, row_key, same
 from persistence.schema import reflect_table
 from persistence.sheet_replica import SheetReplica
 from persistence.table_rows import fetch_rows
-from persistence.table_writer import TableWriter, same
+from persistence.table_writer import TableWriter
 from persistence.update_log import UpdateLog
 
 CONSTRAINED = [
