@@ -6,6 +6,7 @@ import * as Y from "yjs";
 import { tokenAccess } from "./access.js";
 import { ChangeFeed } from "./changes.js";
 import { Presence, rememberedName } from "./presence.js";
+import { storeRemoteUpdatesAsReceived } from "./remote-updates.js";
 import { Sheet } from "./sheet.js";
 import { ConnectionStatus } from "./status.js";
 
@@ -38,6 +39,7 @@ export async function connectSheet(name, { server = defaultServer(), token = nul
     connect: navigator.onLine,
     params: token ? { token } : {},
   });
+  storeRemoteUpdatesAsReceived(provider, storage);
   const user = access?.user ?? { id: "", name: userName };
   return new SheetConnection(sheet, provider, storage, user, `cellsync:pending:${server}/${name}`);
 }
