@@ -17,9 +17,12 @@ export async function startPage(bindGrid) {
     userName = `guest-${Math.floor(Math.random() * 9000 + 1000)}`;
     rememberName(userName);
   }
-  keepPageOffline(root.dataset.serviceWorker).catch((error) => console.warn("offline page cache:", error));
   const connection = await connectSheet(name, { token, userName });
   const grid = bindGrid(connection, root.querySelector("[data-slot=grid]"));
+  // Caching the page fetches it and its bundle again: not while the grid is being drawn.
+  grid.ready
+    .then(() => keepPageOffline(root.dataset.serviceWorker))
+    .catch((error) => console.warn("offline page cache:", error));
   renderChrome(root, connection, grid);
   window.cellsync = { connection, grid };
   return window.cellsync;
