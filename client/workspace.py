@@ -46,8 +46,9 @@ class Workspace:
         self.update_log = UpdateLog(self.engine)
         self.store = SheetStore(self.engine, self.update_log)
         self.sheets = settings.sheets
-        # With the server's secret at hand, the CLI signs a short token of its own.
-        self.token = (
+        # A token given (CELLSYNC_TOKEN) is used as it is; with the server's secret at hand,
+        # the CLI signs a short one of its own.
+        self.token = settings.token or (
             mint(settings.secret, "cellsync-cli", "cellsync CLI", {"*": WRITE}, 600)
             if settings.secret
             else None
@@ -115,12 +116,12 @@ class Workspace:
             return await stack.enter_async_context(
                 open_sheet(self.server, name, SYNC_TIMEOUT, token=self.token)
             )
-        except OSError:
-            return None
-        except SheetClosed as exc:
+        except SheetClosed as exc:  # before OSError, which it is: a refusal is not "no server"
             if exc.code == CLOSE_UNKNOWN_SHEET:
                 return None
             raise CommandError(f"the server at {self.server} closed {name!r}: {exc}") from None
+        except OSError:
+            return None
         except (websockets.InvalidHandshake, TimeoutError) as exc:
             raise CommandError(
                 f"{self.server} is not a Cellsync server that answers: {exc}"

@@ -35,6 +35,7 @@ class Settings:
     table_poll_seconds: float = 5.0  # tables without `cellsync watch`: compared this often
     secret: str = ""  # HS256 key for access tokens; empty: open, on loopback only
     public_key: str = ""  # RS256 public key (PEM text or a file path), instead of a secret
+    token: str = ""  # the CLI's access token, for a server that checks tokens it cannot sign
     allowed_origins: str = ""  # extra page origins, comma-separated ("*": any); own is allowed
     max_backlog: int = 8 * 1024 * 1024  # bytes a client may fall behind before it is dropped
     max_message: int = 32 * 1024 * 1024  # largest WebSocket message accepted

@@ -116,6 +116,13 @@ async def test_presence_carries_the_token_identity_not_the_claimed_one(secured):
     assert "token=[hidden]" in secured.log() and ann_token not in secured.log()
 
 
+async def api_has(server, bearer: str, text: str) -> bool:
+    async with httpx.AsyncClient() as client:
+        headers = {"Authorization": f"Bearer {bearer}"}
+        response = await client.get(f"{server.http}/api/sheets/items.csv", headers=headers)
+        return text in response.text
+
+
 async def test_the_origin_must_be_allowed(secured):
     good = token({"*": "write"})
     evil = {
@@ -130,7 +137,8 @@ async def test_the_origin_must_be_allowed(secured):
         assert (await asyncio.wait_for(ws.recv(), 5))[0] == 0  # the sync handshake
 
 
-async def test_rs256_tokens_with_a_public_key(server_factory, tmp_path):
+async def test_rs256_tokens_with_a_public_key(server_factory, database_url, tmp_path):
+    """The server checks tokens it cannot sign; the CLI is given one (CELLSYNC_TOKEN)."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -147,6 +155,18 @@ async def test_rs256_tokens_with_a_public_key(server_factory, tmp_path):
     signed = token({"items": "write"}, key=private_pem, algorithm="RS256")
     async with open_sheet(server.url, "items", token=signed) as sheet:
         assert len(sheet.rows()) == 10
+        sheet.set("1", "name", "seen by the CLI")
+        await eventually(lambda: api_has(server, signed, "seen by the CLI"))
+
+    def export(**env: str):
+        args = ("export", "items", "--server", server.url, "--database-url", database_url)
+        return cellsync(*args, env={"PATH": "/usr/bin:/bin", **env})
+
+    refused = await asyncio.to_thread(export)
+    assert refused.returncode == 1 and "4401" in refused.stderr
+    exported = await asyncio.to_thread(export, CELLSYNC_TOKEN=signed)  # the CLI's own token
+    assert exported.returncode == 0, exported.stderr
+    assert "seen by the CLI" in exported.stdout
     assert (
         await close_code(
             server, additional_headers={"Authorization": f"Bearer {token({'*': 'write'})}"}
