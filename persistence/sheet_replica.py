@@ -3,24 +3,21 @@
 The worker reads every changed row to write it to the table; doing that on the room's document
 would block the event loop that serves WebSockets. The replica is fed the room's updates and
 lives on the worker's thread (a pycrdt Doc must stay on the thread that made it). It tracks
-which rows changed, and turns a flush's outcome (new primary keys, refused cells) into one
-server edit for the room.
+which rows changed since the last flush.
 """
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Array, Doc, Map, MapEvent
+from pycrdt import Doc, Map, MapEvent
 
-from persistence import row_edits
-from persistence.document import ORDER, REFUSALS, ROWS, refusal_key, same
-from persistence.external_changes import ExternalChange, as_edits
+from persistence.document import ROWS, same
+from persistence.flush_outcome import put_outcome
 from persistence.shadow import ShadowRow
-from persistence.table_writer import FlushResult, Refusal, RowState
+from persistence.table_writer import FlushResult, RowState
 
 
 class SheetReplica:
@@ -29,8 +26,6 @@ class SheetReplica:
         self.doc.apply_update(update)
         self.pk = pk
         self.rows = self.doc.get(ROWS, type=Map)
-        self.order = self.doc.get(ORDER, type=Array)
-        self.refusals = self.doc.get(REFUSALS, type=Map)
         self.dirty: set[str] = set()
         self._refused_inserts: dict[str, str] = {}
         self._writing_back = False
@@ -62,25 +57,22 @@ class SheetReplica:
                 states.append(RowState(key, cells))
         return states
 
-    def write_back(self, result: FlushResult) -> bytes | None:
-        """Puts the flush's outcome into the document; returns the update, if any."""
-        with self._server_edit() as edit:
-            for key, pk in result.pks.items():
-                row = self.rows.get(key)
-                if isinstance(row, Map) and not same(row.get(self.pk), pk):
-                    row[self.pk] = pk
-            for key, columns in result.written.items():
-                self._refused_inserts.pop(key, None)
-                for column in columns:
-                    self.refusals.pop(refusal_key(key, column), None)
-            for refusal in result.refusals:
-                self._refuse(refusal)
-        return edit.update
+    def settle(self, result: FlushResult) -> None:
+        """Remembers each new row the database refused as it is now, so that it is not tried
+        again until someone changes it. Run right after the flush, before any other update."""
+        for key in result.written:
+            self._refused_inserts.pop(key, None)
+        for refusal in result.refusals:
+            cells = self._cells(refusal.key) if refusal.restore is None else None
+            if cells is not None:
+                self._refused_inserts[refusal.key] = _fingerprint(cells)
 
-    def apply_external(self, changes: list[ExternalChange]) -> bytes | None:
-        """Puts what other programs wrote to the table into the document; returns the update."""
+    def write_back(self, result: FlushResult) -> bytes | None:
+        """Settles the flush and puts its outcome into this document (where no room holds the
+        sheet); returns the update, if any."""
+        self.settle(result)
         with self._server_edit() as edit:
-            row_edits.apply(self.doc, as_edits(self.doc, changes))
+            put_outcome(self.doc, result, self.pk)
         return edit.update
 
     @contextmanager
@@ -96,32 +88,6 @@ class SheetReplica:
         finally:
             self._writing_back = False
             self.doc.unobserve(subscription)
-
-    def _refuse(self, refusal: Refusal) -> None:
-        """Records why, and puts back what the table still holds, unless the cell changed again."""
-        now = time.time()
-        for column in refusal.columns or ("",):
-            self.refusals[refusal_key(refusal.key, column)] = {
-                "reason": refusal.reason,
-                "value": refusal.values.get(column),
-                "at": now,
-            }
-        if refusal.restore is None:
-            cells = self._cells(refusal.key)
-            if cells is not None:
-                self._refused_inserts[refusal.key] = _fingerprint(cells)
-            return
-        if refusal.deleted:
-            if refusal.key not in self.rows:
-                self.rows[refusal.key] = Map(refusal.restore.cells)
-                self.order.append(refusal.key)
-            return
-        row = self.rows.get(refusal.key)
-        if not isinstance(row, Map):
-            return
-        for column in refusal.columns:
-            if same(row.get(column), refusal.values.get(column)):
-                row[column] = refusal.restore.cells.get(column)
 
     def _cells(self, key: str) -> dict[str, Any] | None:
         row = self.rows.get(key)

@@ -16,7 +16,6 @@ from persistence import shadow
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
 from persistence.table_writer import FlushResult, TableWriter
-from persistence.update_log import merge
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,4 @@ def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: b
     with engine.connect() as conn:
         replica.reconcile(shadow.read(conn, sheet))
     result = TableWriter(engine, sheet, schema).write(replica.take())
-    outcome = [replica.write_back(result), replica.apply_external(result.external)]
-    edits = [edit for edit in outcome if edit is not None]
-    return TableFlush(result, merge(edits) if edits else None)
+    return TableFlush(result, replica.write_back(result))

@@ -2,8 +2,10 @@
 
 Each room's updates are fed to a replica of its document on the worker's single thread. A flush
 runs `debounce` seconds after the last change, and at most `max_delay` after the first one
-under a continuous stream; it writes the dirty rows in one transaction and hands the outcome
-(new primary keys, refused cells) back to the room as a server edit, so every client sees it.
+under a continuous stream; it writes the dirty rows in one transaction. Its outcome (new
+primary keys, refused cells, cells the table changed meanwhile) and the changes other programs
+make to the table are server edits of the room's own document, made after every edit the room
+has received, so that they never undo a later one; a flush and an ingest take turns.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 
 from persistence import row_edits, shadow
 from persistence.external_changes import ExternalChange, ExternalReader, as_edits
+from persistence.flush_outcome import put_outcome
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
 from persistence.table_watch import is_watched
@@ -176,14 +179,12 @@ class PersistenceWorker:
             if sheet.replica is None:  # its start failed: begin again from the room's document
                 self._executor.submit(self._start, sheet, sheet.room.doc.get_update())
             try:
-                result, update = await self._run(self._write, sheet)
+                result = await self._run(self._write, sheet)
             except Exception:
                 log.exception("sheet %s: writing the table failed; will retry", name)
                 sheet.first_change = sheet.first_change or time.monotonic()
             else:
-                if update is not None:
-                    sheet.room.apply(update)
-                self._put_external(sheet, result.external)
+                put_outcome(sheet.room.doc, result, sheet.schema.pk)
             finally:
                 sheet.flushing = None
                 sheet.in_flight = None
@@ -225,7 +226,8 @@ class PersistenceWorker:
                     except Exception:
                         log.exception("sheet %s: reading table changes failed", sheet.room.name)
                         return
-                    self._put_external(sheet, changes)
+                    if changes:  # in the room's own document: after every edit it has
+                        row_edits.apply(sheet.room.doc, as_edits(sheet.room.doc, changes))
         finally:
             sheet.ingesting = None
 
@@ -235,15 +237,8 @@ class PersistenceWorker:
         return sheet.reader.collect(pks) if sheet.reader is not None else []
 
     @staticmethod
-    def _put_external(sheet: _Sheet, changes: list[ExternalChange]) -> None:
-        """Makes the table's changes in the room's own document, so that they come after, and
-        win over, every edit the server has received."""
-        if changes:
-            row_edits.apply(sheet.room.doc, as_edits(sheet.room.doc, changes))
-
-    @staticmethod
-    def _write(sheet: _Sheet) -> tuple[FlushResult, bytes | None]:
-        """On the worker thread: dirty rows to the table, the outcome back into the replica."""
+    def _write(sheet: _Sheet) -> FlushResult:
+        """On the worker thread: dirty rows to the table."""
         if sheet.replica is None or sheet.writer is None:
             raise RuntimeError("the sheet's replica could not be made")
         changes = sheet.replica.take()
@@ -252,7 +247,8 @@ class PersistenceWorker:
         except Exception:
             sheet.replica.dirty.update(change.key for change in changes)
             raise
-        return result, sheet.replica.write_back(result)
+        sheet.replica.settle(result)
+        return result
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

@@ -1,6 +1,7 @@
 """The persistence worker: the user's table follows the live document, whatever happens."""
 
 import asyncio
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -159,6 +160,42 @@ async def test_a_refused_new_row_waits_for_a_fix_and_is_not_retried(server_facto
         assert (key, "code") not in sheet.refusals()
         codes = [r["code"] for r in table_rows(database_url, "children").values()]
         assert sorted(codes) == ["c1", "c2", "c3", "c9"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # row locks
+async def test_a_put_back_never_undoes_a_later_edit(server_factory, database_url):
+    """A flush that the database refuses is held up while the users fix their cells: the
+    put-back of the refused values must leave the fixes alone (one client a row, so that Yjs'
+    order between put-back and fix differs from row to row)."""
+    url = database_url
+    execute(url, *CONSTRAINED)
+    server = await server_factory(sheets={"children": "children"})
+    engine = create_engine(url)
+    rows = ["1", "2", "3"]
+    async with AsyncExitStack() as stack:
+        users = [await stack.enter_async_context(open_sheet(server.url, "children")) for _ in rows]
+        seer = await stack.enter_async_context(open_sheet(server.url, "children"))
+        with engine.connect() as blocker:
+            blocker.execute(sa.text("SELECT * FROM children FOR UPDATE"))  # flushes must wait
+            for user, row in zip(users, rows, strict=True):
+                user.set(row, "qty", -5)  # refused by CHECK (qty >= 0)
+            await seer.wait_for(lambda s: all(s.row(row)["qty"] == -5 for row in rows))
+            await eventually(lambda: waiting_for_locks(engine) > 0, what="the flush to wait")
+            for user, row in zip(users, rows, strict=True):
+                user.set(row, "qty", 10 + int(row))
+            await seer.wait_for(lambda s: all(s.row(r)["qty"] == 10 + int(r) for r in rows))
+            blocker.rollback()
+        await eventually(
+            lambda: all(table_rows(url, "children")[r]["qty"] == 10 + int(r) for r in rows)
+        )
+        for client in (*users, seer):
+            assert [client.row(r)["qty"] for r in rows] == [11, 12, 13]
+    engine.dispose()
+
+
+def waiting_for_locks(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar()
 
 
 async def test_kill_9_mid_stream_loses_and_duplicates_nothing(server, database_url):
