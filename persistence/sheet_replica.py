@@ -28,11 +28,17 @@ class SheetReplica:
         self.rows = self.doc.get(ROWS, type=Map)
         self.dirty: set[str] = set()
         self._refused_inserts: dict[str, str] = {}
-        self._writing_back = False
+        self._quiet = False  # applying the server's own edits: nothing to write
         self.rows.observe_deep(self._on_change)
 
-    def apply(self, update: bytes) -> None:
-        self.doc.apply_update(update)
+    def apply(self, update: bytes, by_client: bool = True) -> None:
+        """Takes in an update; the rows a client changed become dirty. The server's own edits
+        (a flush's outcome, the table's changes, put-backs) hold what the table holds."""
+        self._quiet = not by_client
+        try:
+            self.doc.apply_update(update)
+        finally:
+            self._quiet = False
 
     def reconcile(self, written: dict[str, ShadowRow]) -> None:
         """Marks every row where the document and the last written state disagree: after a
@@ -81,12 +87,12 @@ class SheetReplica:
         (taken from the transaction: a deletion alone leaves the state vector as it was)."""
         edit = _Edit()
         subscription = self.doc.observe(lambda event: setattr(edit, "update", event.update))
-        self._writing_back = True
+        self._quiet = True
         try:
             with self.doc.transaction():
                 yield edit
         finally:
-            self._writing_back = False
+            self._quiet = False
             self.doc.unobserve(subscription)
 
     def _cells(self, key: str) -> dict[str, Any] | None:
@@ -94,7 +100,7 @@ class SheetReplica:
         return row.to_py() if isinstance(row, Map) else None
 
     def _on_change(self, events: list) -> None:
-        if self._writing_back:
+        if self._quiet:
             return
         for event in events:
             if event.path:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 import sqlalchemy as sa
 
@@ -55,7 +57,7 @@ class _Sheet:
     external_all: bool = False  # compare the whole table
     ingesting: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a flush or an ingest at a time
-    incoming: list[bytes] = field(default_factory=list)  # updates not yet handed over
+    incoming: list[tuple[bytes, bool]] = field(default_factory=list)  # (update, by a client)
 
     @property
     def pending_rows(self) -> int:
@@ -97,15 +99,17 @@ class PersistenceWorker:
         sheet = self._sheets.get(name)
         return sheet.watched if sheet is not None else None
 
-    def feed(self, name: str, update: bytes) -> None:
-        """Called for every update the room applies; the worker thread takes them in order."""
+    def feed(self, name: str, update: bytes, by_client: bool) -> None:
+        """Called for every update the room applies; the worker thread takes them in order.
+        Only a client's edits are for the table: the server's own already match it."""
         sheet = self._sheets.get(name)
         if sheet is None:
             return
         if not sheet.incoming:
             asyncio.get_running_loop().call_soon(self._hand_over, sheet)
-        sheet.incoming.append(update)
-        self._changed(sheet)
+        sheet.incoming.append((update, by_client))
+        if by_client:
+            self._changed(sheet)
 
     def _hand_over(self, sheet: _Sheet) -> None:
         """Passes the updates that came in to the worker thread, in order: one hand-over per
@@ -115,9 +119,11 @@ class PersistenceWorker:
             self._executor.submit(self._apply, sheet, updates)
 
     @staticmethod
-    def _apply(sheet: _Sheet, updates: list[bytes]) -> None:
+    def _apply(sheet: _Sheet, updates: list[tuple[bytes, bool]]) -> None:
+        """Merges each run of client (or server) updates into one."""
         if sheet.replica is not None:
-            sheet.replica.apply(merge(updates))
+            for by_client, run in groupby(updates, key=itemgetter(1)):
+                sheet.replica.apply(merge([update for update, _ in run]), by_client)
 
     async def detach(self, name: str) -> None:
         """Writes what is pending and stops following the sheet."""

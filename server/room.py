@@ -52,7 +52,7 @@ class Room:
         self,
         name: str,
         doc: Doc,
-        on_update: Callable[[str, bytes], None],
+        on_update: Callable[[str, bytes, bool], None],  # (sheet, update, made by a client)
         merge_window: float,
         guard: DocumentGuard | None = None,
         traffic: Traffic | None = None,
@@ -154,7 +154,7 @@ class Room:
         update = event.update
         self._full_update = None
         self._updates.append((self._origin, update))
-        self._on_update(self.name, update)
+        self._on_update(self.name, update, self._origin is not None)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:

@@ -108,9 +108,9 @@ class Rooms:
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
 
-    def _on_update(self, sheet: str, update: bytes) -> None:
+    def _on_update(self, sheet: str, update: bytes, by_client: bool) -> None:
         self.writer.add(sheet, update)
-        self.worker.feed(sheet, update)
+        self.worker.feed(sheet, update, by_client)
         self.fanout.publish(sheet, update)
 
     def _unload_soon(self, room: Room) -> None:

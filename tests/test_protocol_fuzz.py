@@ -61,7 +61,7 @@ def new_room() -> Room:
     doc = Doc()
     doc.apply_update(SEED)
     guard = DocumentGuard(doc, SCHEMA, lambda key: None)
-    return Room("items", doc, lambda _sheet, _update: None, merge_window=0.0, guard=guard)
+    return Room("items", doc, lambda *_: None, merge_window=0.0, guard=guard)
 
 
 async def feed(frames: list[bytes]) -> None:

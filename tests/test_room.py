@@ -17,7 +17,9 @@ def client_update(key: str, value: int) -> bytes:
 
 async def test_each_update_is_encoded_once_and_not_echoed():
     logged: list[bytes] = []
-    room = Room("s", Doc(), lambda _sheet, update: logged.append(update), merge_window=0.005)
+    room = Room(
+        "s", Doc(), lambda _sheet, update, _by_client: logged.append(update), merge_window=0.005
+    )
     clients = [RecordingConnection(f"c{i}") for i in range(5)]
     for client in clients:
         room.join(client)
