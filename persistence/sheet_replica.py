@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from pycrdt import Doc, Map, MapEvent
 
+from persistence import shadow
 from persistence.document import ROWS, same
 from persistence.flush_outcome import put_outcome
-from persistence.shadow import ShadowRow
 from persistence.table_writer import FlushResult, RowState
 
 
@@ -40,9 +41,11 @@ class SheetReplica:
         finally:
             self._quiet = False
 
-    def reconcile(self, written: dict[str, ShadowRow]) -> None:
+    def reconcile(self, engine: sa.Engine, sheet: str) -> None:
         """Marks every row where the document and the last written state disagree: after a
         crash, this is what the log holds and the table lacks."""
+        with engine.connect() as conn:
+            written = shadow.read(conn, sheet)
         with self.doc.transaction():  # one read transaction, not one per row: 3x faster
             current = {key: self._cells(key) for key in self.rows}
         for key, row in written.items():

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from persistence import shadow
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
 from persistence.table_writer import FlushResult, TableWriter
@@ -27,7 +26,6 @@ class TableFlush:
 def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: bytes) -> TableFlush:
     """Writes whatever the document `update` holds and the table lacks."""
     replica = SheetReplica(update, schema.pk)
-    with engine.connect() as conn:
-        replica.reconcile(shadow.read(conn, sheet))
+    replica.reconcile(engine, sheet)
     result = TableWriter(engine, sheet, schema).write(replica.take())
     return TableFlush(result, replica.write_back(result))

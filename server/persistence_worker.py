@@ -19,7 +19,7 @@ from operator import itemgetter
 
 import sqlalchemy as sa
 
-from persistence import row_edits, shadow
+from persistence import row_edits
 from persistence.external_changes import ExternalChange, ExternalReader, as_edits
 from persistence.flush_outcome import put_outcome
 from persistence.schema import TableSchema
@@ -208,8 +208,7 @@ class PersistenceWorker:
         name = sheet.room.name
         try:
             replica = SheetReplica(update, sheet.schema.pk)
-            with self.engine.connect() as conn:
-                replica.reconcile(shadow.read(conn, name))
+            replica.reconcile(self.engine, name)
             sheet.watched = is_watched(self.engine, sheet.schema)
             sheet.writer = TableWriter(self.engine, name, sheet.schema)
             sheet.reader = ExternalReader(self.engine, name, sheet.schema)

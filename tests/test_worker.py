@@ -13,7 +13,6 @@ from pycrdt import Doc, Map
 from waiting import eventually
 
 from client.sheet import Sheet, open_sheet
-from persistence import shadow
 from persistence.database import create_engine
 from persistence.document import populate, row_key, same
 from persistence.schema import reflect_table
@@ -248,8 +247,7 @@ def test_a_row_inserted_before_a_crash_is_not_inserted_again(database_url):
     assert first.inserted == 1  # ... and the write-back never happened
 
     restarted = SheetReplica(crashed_state, "id")
-    with engine.connect() as conn:
-        restarted.reconcile(shadow.read(conn, "notes"))
+    restarted.reconcile(engine, "notes")
     second = writer.write(restarted.take())
     assert second.inserted == 0 and second.pks == first.pks
     restarted.write_back(second)
