@@ -12,13 +12,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 DIST = Path(__file__).resolve().parent.parent / "client" / "web" / "dist"
 GRIDS = {"tabulator": "sheet", "handsontable": "handsontable"}
 SERVICE_WORKER = "/service-worker.js"
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -91,8 +93,25 @@ def page_routes(sheets: Mapping[str, str]) -> list[BaseRoute]:
         Route("/", index),
         Route("/sheets/{name}", sheet),
         Route(SERVICE_WORKER, service_worker),
-        Mount("/static", StaticFiles(directory=DIST, check_dir=False), name="static"),
+        Mount("/static", VersionedFiles(DIST, versions), name="static"),
     ]
+
+
+class VersionedFiles(StaticFiles):
+    """The bundles, kept by browsers for good when asked for by their digest (`?v=`, as the
+    pages link them): caching the page for offline use then takes them from the browser's
+    cache instead of downloading them again."""
+
+    def __init__(self, directory: Path, versions: Mapping[str, str]) -> None:
+        super().__init__(directory=directory, check_dir=False)
+        self.versions = versions
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        asked = Request(scope).query_params.get("v")
+        if response.status_code == 200 and asked and asked == self.versions.get(path):
+            response.headers["Cache-Control"] = IMMUTABLE
+        return response
 
 
 def _digest(path: Path) -> str:
