@@ -19,8 +19,10 @@ export async function startPage(bindGrid) {
   }
   const connection = await connectSheet(name, { token, userName });
   const grid = bindGrid(connection, root.querySelector("[data-slot=grid]"));
-  // Caching the page fetches it and its bundle again: not while the grid is being drawn.
+  // Caching the page starts a service worker and fetches the page again: not before the
+  // grid is on screen.
   grid.ready
+    .then(() => new Promise((painted) => requestAnimationFrame(() => setTimeout(painted))))
     .then(() => keepPageOffline(root.dataset.serviceWorker))
     .catch((error) => console.warn("offline page cache:", error));
   renderChrome(root, connection, grid);
