@@ -257,6 +257,30 @@ class Writer:
         self._local.clear()
 
 
+async def sync_writers(
+    peers: list[Writer], target: Target, sync_timeout: float, seed: bytes | None = None
+) -> list[list[Any]]:
+    """Connects and syncs every peer; returns each peer's row maps, in key order."""
+    from pycrdt import Map
+
+    for peer in peers:
+        peer.client = await YClient.connect(target.host, target.port, target.path, peer.on_message)
+        if seed is not None and peer.index == 0:
+            # Baseline servers start empty: the first peer uploads the table's document.
+            peer.doc.apply_update(seed)
+            peer.client.send_sync(UPDATE, seed)
+        peer.client.send_sync(STEP1, peer.doc.get_state())
+        await asyncio.wait_for(peer.synced.wait(), sync_timeout)
+    rows_by_peer = []
+    for peer in peers:
+        rows = peer.doc.get("rows", type=Map)
+        keys = sorted(rows.keys(), key=lambda k: (len(k), k))
+        if not keys:
+            raise RuntimeError("the synced document has no rows")
+        rows_by_peer.append([rows[k] for k in keys])
+    return rows_by_peer
+
+
 async def writers_main(
     conn: Connection,
     target: Target,
@@ -266,26 +290,10 @@ async def writers_main(
     seed: bytes | None,
     sync_timeout: float,
 ) -> None:
-    from pycrdt import Map
 
     commands = Commands(conn)
     peers = [Writer(i) for i in range(writers)]
-    for peer in peers:
-        peer.client = await YClient.connect(target.host, target.port, target.path, peer.on_message)
-        if seed is not None and peer.index == 0:
-            # Baseline servers start empty: the first peer uploads the table's document.
-            peer.doc.apply_update(seed)
-            peer.client.send_sync(UPDATE, seed)
-        peer.client.send_sync(STEP1, peer.doc.get_state())
-        await asyncio.wait_for(peer.synced.wait(), sync_timeout)
-
-    rows_by_peer = []
-    for peer in peers:
-        rows = peer.doc.get("rows", type=Map)
-        keys = sorted(rows.keys(), key=lambda k: (len(k), k))
-        if not keys:
-            raise RuntimeError("the synced document has no rows")
-        rows_by_peer.append([rows[k] for k in keys])
+    rows_by_peer = await sync_writers(peers, target, sync_timeout, seed)
     columns = sorted(c for c in rows_by_peer[0][0] if c != "id")
     conn.send(
         (

@@ -29,6 +29,7 @@ from bench_lib.loadgen import (
     Writer,
     cpu_seconds,
     marker,
+    sync_writers,
 )
 from bench_lib.wire import EMPTY_STATE_VECTOR, STEP1, STEP2, SYNC, UPDATE, YClient, sync_payload
 
@@ -73,21 +74,10 @@ async def spread_writers_main(
     sync_timeout: float,
 ) -> None:
     """`writers` peers, each sending `edits` edits at `rate` a second from ("go", start_ns)."""
-    from pycrdt import Map
 
     commands = Commands(conn)
     peers = [SpreadWriter(i) for i in range(writers)]
-    for peer in peers:
-        peer.client = await YClient.connect(target.host, target.port, target.path, peer.on_message)
-        peer.client.send_sync(STEP1, peer.doc.get_state())
-        await asyncio.wait_for(peer.synced.wait(), sync_timeout)
-    rows_by_peer = []
-    for peer in peers:
-        rows = peer.doc.get("rows", type=Map)
-        keys = sorted(rows.keys(), key=lambda k: (len(k), k))
-        if not keys:
-            raise RuntimeError("the synced document has no rows")
-        rows_by_peer.append([rows[k] for k in keys])
+    rows_by_peer = await sync_writers(peers, target, sync_timeout)
     conn.send(("ready", {"rows": len(rows_by_peer[0])}))
 
     start_ns: int = await commands.expect("go")
