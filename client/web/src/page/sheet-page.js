@@ -1,17 +1,6 @@
 // The default sheet page: a Tabulator grid.
 import "tabulator-tables/dist/css/tabulator.min.css";
-import {
-  EditModule,
-  FormatModule,
-  FrozenColumnsModule,
-  InteractionModule,
-  KeybindingsModule,
-  ResizeColumnsModule,
-  ResizeTableModule,
-  SelectRowModule,
-  SortModule,
-  Tabulator,
-} from "tabulator-tables";
+import * as tabulator from "tabulator-tables";
 import "./page.css";
 import { bindTabulator } from "../tabulator/binding.js";
 import { SelectRange } from "../tabulator/select-range.js";
@@ -19,16 +8,17 @@ import { startPage } from "./start.js";
 
 // The modules the grid uses rather than TabulatorFull's thirty-odd: the page's script is
 // about half the size to download and compile before the sheet can even be requested.
-Tabulator.registerModule([
-  EditModule,
-  FormatModule,
-  FrozenColumnsModule,
-  InteractionModule,
-  KeybindingsModule,
-  ResizeColumnsModule,
-  ResizeTableModule,
-  SelectRowModule,
-  SortModule,
+// (esbuild keeps only the modules named here.)
+tabulator.Tabulator.registerModule([
+  tabulator.EditModule,
+  tabulator.FormatModule,
+  tabulator.FrozenColumnsModule,
+  tabulator.InteractionModule,
+  tabulator.KeybindingsModule,
+  tabulator.ResizeColumnsModule,
+  tabulator.ResizeTableModule,
+  tabulator.SelectRowModule,
+  tabulator.SortModule,
   SelectRange,
 ]);
-startPage((connection, element) => bindTabulator(connection, Tabulator, element));
+startPage((connection, element) => bindTabulator(connection, tabulator.Tabulator, element));
