@@ -72,23 +72,19 @@ class ExternalReader:
         the worker wrote them, so the flush does not overwrite it. The rows stay locked until
         commit (PostgreSQL); `known` and the record are brought up to date."""
         pks = [from_cell(row.pk, self.pk) for row in known.values()]
-        changes = self._settle(conn, self._rows(conn, pks, lock=True), known)
-        for change in changes:
-            if change.cells is None:
-                del known[change.key]
-            else:
-                known[change.key] = ShadowRow(
-                    known[change.key].pk, known[change.key].cells | change.cells
-                )
-        return changes
+        return self._settle(conn, self._rows(conn, pks, lock=True), known)
 
     def _settle(
         self, conn: Connection, table: dict[str, dict], known: dict[str, ShadowRow]
     ) -> list[ExternalChange]:
-        """The differences between table and record; the record is made to match the table."""
+        """The differences between table and record; the record, and `known`, are made to
+        match the table."""
         changes, rows, new, gone = self._compare(table, known)
         shadow.write(conn, self.sheet, rows, new)
         shadow.forget(conn, self.sheet, gone)
+        known.update(rows)
+        for key in gone:
+            del known[key]
         return changes
 
     def _compare(self, table: dict[str, dict], known: dict[str, ShadowRow]):
