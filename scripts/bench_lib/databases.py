@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +45,18 @@ def postgresql_unavailable() -> str | None:
 
 
 @contextlib.contextmanager
-def fresh(kind: str, work: Path, rows: int) -> Iterator[Database]:
-    """A new database holding `bench` with `rows` rows; removed when the block ends."""
+def fresh(
+    kind: str, work: Path, rows: int, create: Callable[[str, int], None] | None = None
+) -> Iterator[Database]:
+    """A new database holding `bench` with `rows` rows, made by `create(url, rows)` (default
+    `create_bench_table`); removed when the block ends."""
+    create = create or create_bench_table
     name = f"cellsync_bench_{os.getpid()}_{next(_counter)}"
     if kind == "sqlite":
         path = work / f"{name}.db"
         database = Database(kind, f"sqlite:///{path}")
         try:
-            create_bench_table(database.url, rows)
+            create(database.url, rows)
             yield database
         finally:
             for suffix in ("", "-wal", "-shm"):
@@ -66,7 +70,7 @@ def fresh(kind: str, work: Path, rows: int) -> Iterator[Database]:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         database = Database(kind, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
         try:
-            create_bench_table(database.url, rows)
+            create(database.url, rows)
             yield database
         finally:
             with admin.connect() as conn:

@@ -28,7 +28,7 @@ def _median(values: list[Any]) -> Any:
 
 
 def scenario_kind_of(scenario: Any) -> str:
-    """ "edits" (1, 2), "sync" (3), "worker" (4) or "external" (5)."""
+    """ "edits" (1, 2), "sync" (3), "worker" (4), "external" (5) or "browser" (6)."""
     return getattr(scenario, "kind", "sync" if hasattr(scenario, "runs") else "edits")
 
 
@@ -50,7 +50,7 @@ def summarize(runs: list[dict[str, Any]], plan: dict[int, Any], skipped: dict[st
             }
         scenario_kind = scenario_kind_of(plan[number])
         ratios = {}
-        if scenario_kind in ("worker", "external"):
+        if scenario_kind in table_report.KINDS:
             ratios = table_report.ratios(scenario_kind, per_server)
         ours = per_server.get("cellsync", {}).get("median", {}).get("server_cpu_per_1k_edits")
         for kind, data in per_server.items():
@@ -104,7 +104,7 @@ def _f(value: Any, digits: int = 2) -> str:
 def one_line(r: dict[str, Any]) -> str:
     if "error" in r:
         return "ERROR " + r["error"].strip().splitlines()[-1][:200]
-    if r.get("scenario") in (4, 5):
+    if r.get("scenario") in (4, 5, 6):
         return table_report.one_line(r)
     if "edits_sent" in r:
         return (
@@ -135,7 +135,7 @@ def table(summary: dict[str, Any]) -> str:
         parts.append(f"Scenario {number}: {data['title']} (medians)")
         rows = []
         edit = data["kind"] == "edits"
-        table_kind = data["kind"] in ("worker", "external")
+        table_kind = data["kind"] in table_report.KINDS
         for kind, s in data["servers"].items():
             m = s["median"]
             name = LABELS.get(kind, kind)

@@ -1,11 +1,15 @@
-"""Report lines, table rows and ratios of the table scenarios (4: "worker", 5: "external")."""
+"""Report lines, table rows and ratios of the scenarios that vary something other than the
+server: the table (4: "worker", 5: "external") and the browser (6: "browser")."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+KINDS = ("worker", "external", "browser")
 TARGET_P99_MS = 1000.0
+TARGET_RENDER_ROWS = 10_000  # scenario 6: the warm first render of this size...
+TARGET_RENDER_S = 1.0  # ...takes less than this
 
 
 def _f(value: Any, digits: int = 2) -> str:
@@ -19,6 +23,13 @@ def _f(value: Any, digits: int = 2) -> str:
 
 
 def one_line(r: dict[str, Any]) -> str:
+    if "cold_s" in r:
+        return (
+            f"first render cold {_f(r['cold_s'])} s, warm median {_f(r['warm_median_s'])} s "
+            f"({_f(r['warm_min_s'])}-{_f(r['warm_max_s'])}, {r['samples']} samples), reload "
+            f"median {_f(r['reload_median_s'])} s; {r['edits']} remote edits shown in "
+            f"{_f(r['edits_shown_s'])} s, grid reloads {r['grid_reloads']}"
+        )
     if "lag_p50_ms" in r:
         return (
             f"{r['edits_sent']} edits at {_f(r['edit_rate'], 0)}/s; table lag p50 "
@@ -67,11 +78,41 @@ EXTERNAL_HEADERS = [
 ]
 
 
+BROWSER_HEADERS = [
+    "sheet",
+    "cold s",
+    "warm s median (min-max)",
+    "reload s median",
+    "edits",
+    "edits shown s",
+    "grid reloads",
+    "10k warm<1s",
+]
+
+
 def headers(kind: str) -> list[str]:
-    return WORKER_HEADERS if kind == "worker" else EXTERNAL_HEADERS
+    return {"worker": WORKER_HEADERS, "external": EXTERNAL_HEADERS}.get(kind, BROWSER_HEADERS)
+
+
+def _meets_render_target(m: dict[str, Any]) -> bool | None:
+    """Scenario 6's target, for the size it is set for (None for the others)."""
+    if m.get("rows") != TARGET_RENDER_ROWS or m.get("warm_median_s") is None:
+        return None
+    return m["warm_median_s"] < TARGET_RENDER_S
 
 
 def row(kind: str, name: str, m: dict[str, Any]) -> list[str]:
+    if kind == "browser":
+        return [
+            name,
+            _f(m.get("cold_s")),
+            f"{_f(m.get('warm_median_s'))} ({_f(m.get('warm_min_s'))}-{_f(m.get('warm_max_s'))})",
+            _f(m.get("reload_median_s")),
+            _f(m.get("edits"), 0),
+            _f(m.get("edits_shown_s")),
+            _f(m.get("grid_reloads"), 0),
+            _f(_meets_render_target(m)),
+        ]
     if kind == "worker":
         return [
             name,
@@ -106,6 +147,13 @@ def ratios(kind: str, per_server: dict[str, Any]) -> dict[str, float]:
     """Ratios between runs made in the same invocation (so they share the machine's noise)."""
     medians = {name: data["median"] for name, data in per_server.items() if data["median"]}
     out: dict[str, float] = {}
+    if kind == "browser":
+        for name, m in medians.items():
+            if _meets_render_target(m) is not None:
+                out[f"{name}: warm first render median / {TARGET_RENDER_S:g} s target"] = (
+                    m["warm_median_s"] / TARGET_RENDER_S
+                )
+        return out
     if kind == "external":
         for name, m in medians.items():
             if not name.endswith(" watched"):
@@ -135,6 +183,15 @@ def ratios(kind: str, per_server: dict[str, Any]) -> dict[str, float]:
 
 
 def note(kind: str) -> str:
+    if kind == "browser":
+        return (
+            "first render = navigation -> the grid shows rows; cold = the first page, while the "
+            "server loads the sheet; warm = a fresh browser context, sheet loaded, once the "
+            "previous page has gone quiet; reload = that context reloads (IndexedDB holds the "
+            "sheet); edits shown = first edit written in another page -> the grid shows the last; "
+            f"grid reloads expected 0. Target: warm median of {TARGET_RENDER_ROWS} rows < "
+            f"{TARGET_RENDER_S:g} s."
+        )
     if kind == "worker":
         return (
             "lag = send of an edit -> first probe read (every 20 ms, own connection) that sees it "
