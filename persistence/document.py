@@ -27,6 +27,8 @@ REFUSALS = "refusals"  # "row key\x00column" -> {reason, value, at}; written by 
 
 Scalar = None | bool | int | float | str
 
+_ORDER_CHUNK = 100  # keys appended to `order` per transaction by populate
+
 # pycrdt panics (PanicException, not an Exception) on ints outside int64.
 _INT64 = range(-(2**63), 2**63)
 
@@ -95,17 +97,21 @@ def build_meta(schema: TableSchema) -> dict[str, Any]:
 
 
 def populate(doc: Doc, schema: TableSchema, rows: Iterable[Mapping[str, Scalar]]) -> None:
-    """Fill an empty doc with the table's rows, in one transaction (one update for the room)."""
+    """Fill a new, empty doc with the table's rows (before anyone observes it: `order` takes
+    several transactions)."""
     meta, rows_map, order = _roots(doc)
     with doc.transaction() as txn:
         if len(rows_map) or len(order):
             raise ValueError("populate needs an empty document")
         _write_meta(meta, build_meta(schema))
         keys = _insert_rows(txn, rows_map, schema, rows)
-        # Appending N items makes yrs squash N blocks on commit, quadratically (~4 s for 10k);
-        # inserting at the front in reverse leaves nothing to squash (~0.05 s).
-        for key in reversed(keys):
-            order.insert(0, key)
+    # yrs merges appended items into one block when their transaction commits, quadratically in
+    # their number (~3 s for 10k at once, 0.02 s a hundred at a time). One block instead of one
+    # per row is what a browser integrates fastest: a 10k-row sheet's first sync applies ~20%
+    # faster in yjs, and is 130 KB smaller.
+    for start in range(0, len(keys), _ORDER_CHUNK):
+        with doc.transaction():
+            order.extend(keys[start : start + _ORDER_CHUNK])
 
 
 def publish_meta(doc: Doc, schema: TableSchema) -> bool:
