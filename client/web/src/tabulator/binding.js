@@ -2,7 +2,7 @@
 // document, and every change to the document (remote, undo, paste) is applied to the grid
 // incrementally through Tabulator's API, never by reloading the grid.
 import { CellMarks, cssString } from "../cell-marks.js";
-import { columnDefinitions } from "./columns.js";
+import { COLUMN_DEFAULTS, columnDefinitions } from "./columns.js";
 import { installKeyboard } from "./keyboard.js";
 import { selectedRange } from "./clipboard.js";
 
@@ -48,14 +48,11 @@ export class TabulatorBinding {
     this.shownSet = new Set(this.shown);
     this.table = new this.Tabulator(this.element, {
       data: this.shown.map((key) => this.rowData(key)),
-      columns: columnDefinitions(this.sheet),
+      columns: columnDefinitions(this.sheet, this.shown),
       index: KEY,
       nestedFieldSeparator: false,
       height: this.options.height ?? "100%",
-      layout: "fitData",
-      // Columns resize from the header, as in spreadsheets: a resize handle with its
-      // listeners in every cell drawn cost ~20 ms of a first render, and more on each scroll.
-      columnDefaults: { minWidth: 80, maxWidth: 400, resizable: "header" },
+      columnDefaults: COLUMN_DEFAULTS,
       rowHeader: { resizable: false, frozen: true, width: 48, hozAlign: "center", formatter: "rownum", headerSort: false },
       selectableRange: 1,
       selectableRangeColumns: true,
@@ -101,7 +98,7 @@ export class TabulatorBinding {
       if (this.sheet.columns().length) this.build();
       return;
     }
-    if (change.columns) this.table.setColumns(columnDefinitions(this.sheet));
+    if (change.columns) this.table.setColumns(columnDefinitions(this.sheet, this.shown));
     if (change.structure) this.syncRows();
     const updates = [];
     for (const [key, columns] of change.cells) {
