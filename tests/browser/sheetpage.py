@@ -23,6 +23,13 @@ PASTE = """(text) => {
   document.activeElement.dispatchEvent(new ClipboardEvent("paste", init));
 }"""
 
+COPY = """() => {
+  const data = new DataTransfer();
+  const init = { clipboardData: data, bubbles: true, cancelable: true };
+  document.activeElement.dispatchEvent(new ClipboardEvent("copy", init));
+  return data.getData("text/plain");
+}"""
+
 
 class SheetPage:
     def __init__(self, context: BrowserContext, page: Page, url: str, grid: str) -> None:
@@ -94,6 +101,10 @@ class SheetPage:
     async def paste(self, text: str) -> None:
         """Pastes tab-separated text at the selection, as Ctrl+V would."""
         await self.page.evaluate(PASTE, text)
+
+    async def copy(self) -> str:
+        """What Ctrl+C would put on the clipboard for the selection."""
+        return await self.page.evaluate(COPY)
 
     async def press(self, keys: str) -> None:
         await self.page.keyboard.press(keys)

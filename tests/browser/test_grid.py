@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 from sheetpage import SheetPage
+from test_worker import table_rows
+from waiting import eventually
 
 
-async def test_edits_reach_the_other_user_both_ways(open_sheet):
+async def table_shows(database_url: str, cells: dict[tuple[str, str], object]) -> None:
+    """Waits until the `items` table holds every (row id, column) -> value of `cells`."""
+
+    def holds() -> bool:
+        rows = table_rows(database_url, "items")
+        return all(rows.get(key, {}).get(column) == value for (key, column), value in cells.items())
+
+    await eventually(holds, what=f"the table to hold {cells}")
+
+
+async def test_edits_reach_the_other_user_both_ways(open_sheet, database_url):
     a: SheetPage = await open_sheet("Ada")
     b: SheetPage = await open_sheet("Bob")
     await a.type_into("1", "name", "from Ada")
@@ -16,6 +28,38 @@ async def test_edits_reach_the_other_user_both_ways(open_sheet):
     await a.expect_text("2", "qty", "42")
     assert await a.value("2", "qty") == 42
     assert await b.value("1", "name") == "from Ada"
+    await table_shows(database_url, {("1", "name"): "from Ada", ("2", "qty"): 42})
+
+
+async def test_keys_move_and_commit_as_in_a_spreadsheet(open_sheet, database_url):
+    """Arrows move; typing edits the selected cell; Tab commits and moves right, Enter down;
+    Ctrl+C copies the selected range as tab-separated text; Ctrl+Y redoes."""
+    a = await open_sheet("Ada")
+    b = await open_sheet("Bob")
+    await a.select("1", "name")
+    await a.press("ArrowDown")
+    await a.page.keyboard.type("moved")
+    await a.press("Tab")
+    await a.page.keyboard.type("12")
+    await a.press("Enter")
+    await a.page.keyboard.type("13")
+    await a.press("Enter")
+    await a.press("ArrowLeft")
+    await a.page.keyboard.type("left")
+    await a.press("Enter")
+    expected = {("2", "name"): "moved", ("2", "qty"): 12, ("3", "qty"): 13, ("4", "name"): "left"}
+    for (key, column), value in expected.items():
+        await b.expect_text(key, column, str(value))
+    await table_shows(database_url, expected)
+
+    await a.select("1", "name")
+    await a.cell("2", "qty").click(modifiers=["Shift"])
+    assert await a.copy() == "item 1\t1\nmoved\t12"
+
+    await a.press("Control+z")
+    await b.expect_text("4", "name", "item 4")
+    await a.press("Control+y")
+    await b.expect_text("4", "name", "left")
 
 
 async def test_concurrent_edits_to_one_row_both_survive(open_sheet):
@@ -31,7 +75,7 @@ async def test_concurrent_edits_to_one_row_both_survive(open_sheet):
         await page.expect_text("3", "qty", "7")
 
 
-async def test_offline_edits_survive_a_reload_and_merge(open_sheet):
+async def test_offline_edits_survive_a_reload_and_merge(open_sheet, database_url):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
     await a.set_offline(True)
@@ -51,6 +95,7 @@ async def test_offline_edits_survive_a_reload_and_merge(open_sheet):
     for page in (a, b):
         await page.expect_text("4", "name", "offline edit")
         await page.expect_text("5", "name", "online edit")
+    await table_shows(database_url, {("4", "name"): "offline edit", ("5", "name"): "online edit"})
 
 
 async def test_undo_reverts_only_the_users_own_edit(open_sheet):

@@ -40,7 +40,7 @@ export function installKeyboard(binding) {
   const afterEdit = () => {
     const direction = moveAfterEdit;
     moveAfterEdit = null;
-    if (direction) setTimeout(() => moveSelection(table, direction));
+    if (direction) queueMicrotask(() => moveSelection(table, direction));
   };
 
   const onCopy = (event) => {
