@@ -9,11 +9,13 @@ from test_worker import table_rows
 from waiting import eventually
 
 
-async def table_shows(database_url: str, cells: dict[tuple[str, str], object]) -> None:
-    """Waits until the `items` table holds every (row id, column) -> value of `cells`."""
+async def table_shows(
+    database_url: str, cells: dict[tuple[str, str], object], table: str = "items"
+) -> None:
+    """Waits until the table holds every (row id, column) -> value of `cells`."""
 
     def holds() -> bool:
-        rows = table_rows(database_url, "items")
+        rows = table_rows(database_url, table)
         return all(rows.get(key, {}).get(column) == value for (key, column), value in cells.items())
 
     await eventually(holds, what=f"the table to hold {cells}")

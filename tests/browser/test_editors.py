@@ -1,0 +1,76 @@
+"""The grid's editors follow the column types of the user's table, in real Chromium on each
+database: a date picker for dates, a list for choices, a checkbox for booleans, text inputs
+for numbers and text, and no editor at all for the primary key or a computed column."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from playwright.async_api import expect
+from test_grid import table_shows
+
+from persistence.database import create_engine
+
+EDITOR = ".tabulator-cell.tabulator-editing input"
+READ_ONLY = re.compile(r"\bcellsync-readonly\b")
+
+
+def create_typed_table(url: str) -> None:
+    engine = create_engine(url)
+    table = sa.Table(
+        "typed",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("label", sa.String(40)),
+        sa.Column("amount", sa.Numeric(10, 2)),
+        sa.Column("active", sa.Boolean),
+        sa.Column("due", sa.Date),
+        sa.Column("status", sa.String(10), sa.CheckConstraint("status IN ('new', 'done')")),
+        sa.Column("double", sa.Numeric(12, 2), sa.Computed("amount * 2", persisted=True)),
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            table.insert(),
+            [{"id": 1, "label": "first", "amount": 2, "active": False, "status": "new"}],
+        )
+    engine.dispose()
+
+
+async def test_editors_follow_the_column_types(server_factory, database_url, open_on):
+    create_typed_table(database_url)
+    server = await server_factory({"typed": "typed"})
+    page = await open_on(server, "Ada", sheet="typed")
+
+    async def open_editor(column: str) -> None:
+        await page.cell("1", column).dblclick()
+
+    for column, kind in (("label", "text"), ("amount", "text"), ("active", "checkbox")):
+        await open_editor(column)
+        await expect(page.page.locator(EDITOR)).to_have_attribute("type", kind)
+        await page.press("Escape")
+    await open_editor("amount")
+    await expect(page.page.locator(EDITOR)).to_have_attribute("inputmode", "decimal")
+    await page.press("Escape")
+
+    await open_editor("due")
+    await expect(page.page.locator(EDITOR)).to_have_attribute("type", "date")
+    await page.page.locator(EDITOR).fill("2025-03-01")
+    await page.press("Enter")
+
+    await open_editor("status")
+    choices = page.page.locator(".tabulator-edit-list-item")
+    await expect(choices).to_have_text(["", "new", "done"])  # the column is nullable
+    await choices.filter(has_text="done").click()
+
+    for column in ("id", "double"):
+        await expect(page.cell("1", column)).to_have_class(READ_ONLY)
+        await open_editor(column)
+        await expect(page.page.locator(EDITOR)).to_have_count(0)
+
+    await page.wait_value("1", "due", "2025-03-01")
+    await page.wait_value("1", "status", "done")
+    await table_shows(
+        database_url, {("1", "due"): "2025-03-01", ("1", "status"): "done"}, table="typed"
+    )
