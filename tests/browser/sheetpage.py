@@ -51,8 +51,10 @@ class SheetPage:
     ) -> SheetPage:
         """Opens the sheet's page (with `token` in the URL fragment, as a host application
         links to it); `wait`: until the grid shows and the connection is up."""
+        # The user's name as if picked earlier in this browser (a name picked later wins).
         await context.add_init_script(
-            f"localStorage.setItem('cellsync:user-name', {json.dumps(user)})"
+            "if (localStorage.getItem('cellsync:user-name') === null)"
+            f" localStorage.setItem('cellsync:user-name', {json.dumps(user)})"
         )
         url = f"{base}/sheets/{sheet}"
         if grid == "handsontable":

@@ -173,3 +173,36 @@ async def test_presence_outlines_the_other_users_cell(open_sheet, artifacts):
     await a.close()
     await b.page.wait_for_function(f"(args) => !({outlined})(args)", arg=[selector])
     await expect(b.page.get_by_test_id("person")).to_have_count(1)
+
+
+async def test_a_picked_name_is_shown_to_the_others_and_remembered(open_sheet):
+    a = await open_sheet("Ada")
+    b = await open_sheet("Bob")
+    name = a.page.get_by_test_id("user-name")
+    await name.fill("Ada Lovelace")
+    await name.press("Enter")
+    await expect(b.page.get_by_test_id("people")).to_contain_text("Ada Lovelace")
+    await a.reload()
+    await expect(a.page.get_by_test_id("user-name")).to_have_value("Ada Lovelace")
+    await expect(b.page.get_by_test_id("people")).to_contain_text("Ada Lovelace")
+
+
+async def test_the_status_shows_syncing_between_offline_and_connected(open_sheet):
+    a = await open_sheet("Ada")
+    await a.page.evaluate(RECORD_STATES)
+    await a.set_offline(True)
+    await a.wait_state("offline")
+    await a.type_into("6", "name", "while offline")
+    await a.set_offline(False)
+    await a.wait_state("connected")
+    states = await a.page.evaluate("() => window.states")
+    assert states[-3:] == ["offline", "syncing", "connected"], states
+
+
+RECORD_STATES = """() => {
+  const badge = document.querySelector('[data-testid="connection-status"]');
+  window.states = [badge.dataset.state];
+  new MutationObserver(() => {
+    if (window.states.at(-1) !== badge.dataset.state) window.states.push(badge.dataset.state);
+  }).observe(badge, { attributes: true, attributeFilter: ["data-state"] });
+}"""
