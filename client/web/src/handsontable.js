@@ -3,12 +3,12 @@
 // through Handsontable's hooks: user edits (afterChange, afterCreateRow, afterRemoveRow) go into
 // the document; document changes are applied inside hot.batch() with a source of our own,
 // which the hooks ignore.
-import { CellMarks, cssString } from "./cell-marks.js";
+import { cssString } from "./cell-marks.js";
+import { GridBinding, KEY } from "./grid-binding.js";
 import { newRowKey } from "./layout.js";
 import { toCell } from "./values.js";
 
 export const SOURCE = "cellsync";
-const KEY = "__cellsync_key";
 const IGNORED_SOURCES = new Set([SOURCE, "loadData", "updateData"]);
 const TYPES = { integer: "numeric", number: "numeric", decimal: "numeric", boolean: "checkbox" };
 
@@ -18,28 +18,24 @@ export function bindHandsontable(connection, Handsontable, element, settings = {
   return new HandsontableBinding(connection, Handsontable, element, settings);
 }
 
-export class HandsontableBinding {
+export class HandsontableBinding extends GridBinding {
   constructor(connection, Handsontable, element, settings) {
-    this.connection = connection;
-    this.sheet = connection.sheet;
+    super(
+      connection,
+      element,
+      (row, column) =>
+        `.cellsync-grid td[data-key=${cssString(row)}]` + (column ? `[data-column=${cssString(column)}]` : ""),
+    );
     this.Handsontable = Handsontable;
-    this.element = element;
     this.settings = settings;
     this.hot = null;
     this.shown = [];
     this.positions = null;
-    element.classList.add("cellsync-grid");
-    this.marks = new CellMarks(
-      (row, column) =>
-        `.cellsync-grid td[data-key=${cssString(row)}]` + (column ? `[data-column=${cssString(column)}]` : ""),
-    );
-    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
-    this.unsubscribe = [
-      connection.changes.subscribe((change) => this.apply(change)),
-      connection.presence.subscribe((others) => this.marks.showPresence(others)),
-      this.sheet.refused.subscribe((cells) => this.marks.showRefusals(cells)),
-    ];
-    if (this.sheet.columns().length) this.build();
+    this.follow();
+  }
+
+  get built() {
+    return this.hot !== null;
   }
 
   build() {
@@ -70,10 +66,6 @@ export class HandsontableBinding {
     });
     this.element.dataset.ready = "true";
     this.resolveReady(this);
-  }
-
-  rowData(key) {
-    return { ...this.sheet.row(key), [KEY]: key };
   }
 
   setShown(keys) {
@@ -146,10 +138,6 @@ export class HandsontableBinding {
   }
 
   apply(change) {
-    if (!this.hot) {
-      if (this.sheet.columns().length) this.build();
-      return;
-    }
     this.hot.batch(() => {
       if (change.columns) this.rebuildColumns();
       if (change.structure) this.syncRows();
@@ -215,8 +203,7 @@ export class HandsontableBinding {
   }
 
   destroy() {
-    this.unsubscribe.forEach((unsubscribe) => unsubscribe());
-    this.marks.destroy();
+    super.destroy();
     this.hot?.destroy();
   }
 }

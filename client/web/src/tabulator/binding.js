@@ -1,13 +1,12 @@
 // Binds a sheet to a Tabulator grid: the grid shows the document, user edits go into the
 // document, and every change to the document (remote, undo, paste) is applied to the grid
 // incrementally through Tabulator's API, never by reloading the grid.
-import { CellMarks, cssString } from "../cell-marks.js";
+import { cssString } from "../cell-marks.js";
+import { GridBinding, KEY } from "../grid-binding.js";
 import { COLUMN_DEFAULTS, columnDefinitions } from "./columns.js";
 import { installKeyboard } from "./keyboard.js";
 import { selectedRange } from "./clipboard.js";
 
-/** The data field holding each row's key (never shown as a column). */
-export const KEY = "__cellsync_key";
 // Structural changes adding more rows than this reload the data instead of adding row by row.
 const BULK_ADD = 500;
 
@@ -16,31 +15,27 @@ export function bindTabulator(connection, Tabulator, element, options = {}) {
   return new TabulatorBinding(connection, Tabulator, element, options);
 }
 
-export class TabulatorBinding {
+export class TabulatorBinding extends GridBinding {
   constructor(connection, Tabulator, element, options) {
-    this.connection = connection;
-    this.sheet = connection.sheet;
+    super(
+      connection,
+      element,
+      (row, column) =>
+        `.cellsync-grid .tabulator-row[data-key=${cssString(row)}] .tabulator-cell` +
+        (column ? `[tabulator-field=${cssString(column)}]` : "[tabulator-field]"),
+    );
     this.Tabulator = Tabulator;
-    this.element = element;
     this.options = options;
     this.table = null;
     this.shown = [];
     this.shownSet = new Set();
     this.applying = false;
     this.keyOf = (row) => row.getData()[KEY];
-    element.classList.add("cellsync-grid");
-    this.marks = new CellMarks(
-      (row, column) =>
-        `.cellsync-grid .tabulator-row[data-key=${cssString(row)}] .tabulator-cell` +
-        (column ? `[tabulator-field=${cssString(column)}]` : "[tabulator-field]"),
-    );
-    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
-    this.unsubscribe = [
-      connection.changes.subscribe((change) => this.apply(change)),
-      connection.presence.subscribe((others) => this.marks.showPresence(others)),
-      this.sheet.refused.subscribe((cells) => this.marks.showRefusals(cells)),
-    ];
-    if (this.sheet.columns().length) this.build();
+    this.follow();
+  }
+
+  get built() {
+    return this.table !== null;
   }
 
   build() {
@@ -71,10 +66,6 @@ export class TabulatorBinding {
     this.table.on("rangeChanged", () => this.onSelection());
   }
 
-  rowData(key) {
-    return { ...this.sheet.row(key), [KEY]: key };
-  }
-
   /** A user edit: into the document; the grid shows the document's value when the sheet did
    * not take the edit as typed (refused or converted). API updates never fire cellEdited, and
    * the flag guards against a Tabulator version that would. */
@@ -94,10 +85,6 @@ export class TabulatorBinding {
   }
 
   apply(change) {
-    if (!this.table) {
-      if (this.sheet.columns().length) this.build();
-      return;
-    }
     if (change.columns) this.table.setColumns(columnDefinitions(this.sheet, this.shown));
     if (change.structure) this.syncRows();
     const updates = [];
@@ -162,8 +149,7 @@ export class TabulatorBinding {
   }
 
   destroy() {
-    this.unsubscribe.forEach((unsubscribe) => unsubscribe());
-    this.marks.destroy();
+    super.destroy();
     this.table?.destroy();
   }
 }

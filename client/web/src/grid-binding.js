@@ -1,0 +1,49 @@
+// What every grid binding shares: it follows the sheet's changes, outlines the other users'
+// selections and marks refused cells, builds its grid once the columns are known, and lets go
+// of all that when destroyed. Subclasses build and update their own grid.
+import { CellMarks } from "./cell-marks.js";
+
+/** The data field holding each row's key (never shown as a column). */
+export const KEY = "__cellsync_key";
+
+export class GridBinding {
+  /** `cellSelector(rowKey, column)`: the CSS selector of one cell of this grid (column null:
+   * every cell of the row). */
+  constructor(connection, element, cellSelector) {
+    this.connection = connection;
+    this.sheet = connection.sheet;
+    this.element = element;
+    element.classList.add("cellsync-grid");
+    this.marks = new CellMarks(cellSelector);
+    /** Resolves (with the binding) once the grid shows the sheet. */
+    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
+    this.unsubscribe = [];
+  }
+
+  /** Starts following the sheet, building the grid now if its columns are known: the last
+   * step of a subclass's constructor. */
+  follow() {
+    this.unsubscribe = [
+      this.connection.changes.subscribe((change) => this.onChange(change)),
+      this.connection.presence.subscribe((others) => this.marks.showPresence(others)),
+      this.sheet.refused.subscribe((cells) => this.marks.showRefusals(cells)),
+    ];
+    if (this.sheet.columns().length) this.build();
+  }
+
+  /** Before the first sync there is nothing to show: the grid is built with the columns. */
+  onChange(change) {
+    if (this.built) this.apply(change);
+    else if (this.sheet.columns().length) this.build();
+  }
+
+  /** One row of the grid's data: the row's cells and its key. */
+  rowData(key) {
+    return { ...this.sheet.row(key), [KEY]: key };
+  }
+
+  destroy() {
+    this.unsubscribe.forEach((unsubscribe) => unsubscribe());
+    this.marks.destroy();
+  }
+}
