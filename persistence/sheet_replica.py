@@ -46,8 +46,9 @@ class SheetReplica:
         crash, this is what the log holds and the table lacks."""
         with engine.connect() as conn:
             written = shadow.read(conn, sheet)
-        with self.doc.transaction():  # one read transaction, not one per row: 3x faster
-            current = {key: self._cells(key) for key in self.rows}
+        # All rows in one read of yrs's JSON, 3x faster than a to_py() per row. JSON blurs 3.0
+        # and 3, which `same` does not tell apart either.
+        current = {k: v for k, v in json.loads(str(self.rows)).items() if isinstance(v, dict)}
         for key, row in written.items():
             cells = current.get(key)
             if cells is None or any(not same(v, cells.get(c)) for c, v in row.cells.items()):
