@@ -8,6 +8,11 @@ For each sheet size, a fresh SQLite file and server, then:
     rendered registers a service worker and caches itself for offline use);
   * reload: each warm context reloads its page (IndexedDB holds the sheet, the service worker
     is active): the returning user;
+  * scroll: a warm, quiet page flings through the sheet (`scroll_steps` mouse-wheel steps of a
+    screenful, then jumps to 25, 50, 75 and 100% of its height) while requestAnimationFrame
+    timestamps record its frames (headless Chromium draws at ~16.7 ms when idle, which the
+    measure records too); the time until the last row is drawn, and whether only the last rows
+    are;
   * remote edits: another page writes `edits` cells, one transaction each; the time until the
     cold page's grid shows all of them, and how many times that grid reloaded its data
     (expected 0: remote edits are applied cell by cell).
@@ -17,18 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
+import math
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
 from bench_lib import databases
+from bench_lib.scenarios import percentile
 from bench_lib.servers import ROOT, make_server
+from bench_lib.table_report import LONG_FRAME_MS, TAIL_ROWS
 from bench_lib.table_scenarios import Run
 
 # The browser tests' Chromium (executable and flags) lives next to them; the benchmark runs
@@ -39,11 +48,16 @@ import chromium
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
+T = TypeVar("T")
+
 SCENARIO = 6
 SHEET = databases.TABLE
 DEFAULT_SIZES, QUICK_SIZES = (10_000, 100_000), (10_000,)
 DEFAULT_EDITS, QUICK_EDITS = 1000, 200
 DEFAULT_SAMPLES, QUICK_SAMPLES = 5, 2
+DEFAULT_SCROLL_STEPS, QUICK_SCROLL_STEPS = 60, 20
+SCROLL_JUMPS = (0.25, 0.5, 0.75, 1.0)  # of the grid's scrollHeight, after the wheel steps
+IDLE_FRAMES = 30  # frames recorded before the scroll: the page's frame interval at rest
 # The first sync of a 100,000-row sheet is ~13 MB, more than the server's default backlog
 # (8 MiB): with it, the server drops the page as "too slow" before the page has read it.
 SERVER_ENV = {"CELLSYNC_MAX_BACKLOG": str(64 * 1024 * 1024)}
@@ -52,8 +66,10 @@ RENDER_TIMEOUT_MS = 180_000
 QUIET_TIMEOUT_S = 60.0
 QUIET_POLL_S = 0.05
 EDITS_TIMEOUT_MS = 120_000
+SCROLL_TIMEOUT_MS = 30_000
 
 READY = '[data-testid="grid"][data-ready="true"] .tabulator-row[data-key]'
+HOLDER = ".tabulator-tableholder"  # the grid's scrolling element
 
 # Whether the page's background work after its first frame (page/offline.js) is done: its
 # service worker active, its cache holding the page.
@@ -81,12 +97,55 @@ ALL_SHOWN = """([keys]) => {
 }"""
 
 
+# requestAnimationFrame timestamps into window.benchFrames, until FRAMES_STOP takes them.
+FRAMES_START = """() => {
+  const stamps = (window.benchFrames = []);
+  const tick = (time) => {
+    if (window.benchFrames !== stamps) return;
+    stamps.push(time);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+FRAMES_STOP = """() => {
+  const stamps = window.benchFrames;
+  window.benchFrames = null;
+  return stamps;
+}"""
+
+FRAMES_SEEN = "(count) => window.benchFrames.length >= count"
+
+# Sets the grid's scrollTop to a fraction of its height (the browser clamps it to the end),
+# notes when, and returns after the next frame.
+JUMP = f"""(fraction) => new Promise((resolve) => {{
+  const holder = document.querySelector("{HOLDER}");
+  holder.scrollTop = fraction * holder.scrollHeight;
+  window.benchJumped = performance.now();
+  requestAnimationFrame(() => resolve());
+}})"""
+
+LAST_KEY = "() => window.cellsync.connection.sheet.keys().at(-1)"
+
+# Once the row of `key` is in the DOM: the milliseconds since the last JUMP (an object, since
+# 0 would read as "not yet").
+DRAWN = """(key) => document.querySelector(`.tabulator-row[data-key="${CSS.escape(key)}"]`) &&
+  { ms: performance.now() - window.benchJumped }"""
+
+AT_END = """(tail) => {
+  const last = new Set(window.cellsync.connection.sheet.keys().slice(-tail));
+  const drawn = [...document.querySelectorAll(".tabulator-row[data-key]")];
+  return { rows: drawn.length, atEnd: drawn.every((row) => last.has(row.dataset.key)) };
+}"""
+
+
 @dataclass(frozen=True)
 class BrowserScenario:
     number: int
     sizes: tuple[int, ...]
     edits: int
     samples: int  # warm first renders (and reloads) per size
+    scroll_steps: int  # mouse-wheel steps of a screenful
     kind: str = "browser"
 
     @property
@@ -94,7 +153,8 @@ class BrowserScenario:
         sizes = " and ".join(f"{rows:,}" for rows in self.sizes)
         return (
             f"the browser: the sheet page of {sizes} rows in headless Chromium, first render "
-            f"(cold, warm and reload x{self.samples}), {self.edits} remote edits shown"
+            f"(cold, warm and reload x{self.samples}), a scroll of {self.scroll_steps} screens "
+            f"and {len(SCROLL_JUMPS)} jumps, {self.edits} remote edits shown"
         )
 
 
@@ -108,6 +168,7 @@ def plan(
             sizes or (QUICK_SIZES if quick else DEFAULT_SIZES),
             edits or (QUICK_EDITS if quick else DEFAULT_EDITS),
             samples or (QUICK_SAMPLES if quick else DEFAULT_SAMPLES),
+            QUICK_SCROLL_STEPS if quick else DEFAULT_SCROLL_STEPS,
         )
     }
 
@@ -178,6 +239,7 @@ async def _measure(scenario: BrowserScenario, url: str) -> dict[str, Any]:
         browser = await chromium.launch(playwright)
         _, reader, cold = await _open(browser, url)
         samples = [await _warm_and_reload(browser, url) for _ in range(scenario.samples)]
+        scroll = await _scroll(browser, url, scenario.scroll_steps)
         edits = await _remote_edits(browser, url, reader, scenario.edits)
         await browser.close()
     warm = [s["warm_s"] for s in samples]
@@ -189,6 +251,7 @@ async def _measure(scenario: BrowserScenario, url: str) -> dict[str, Any]:
         "reload_median_s": statistics.median(s["reload_s"] for s in samples),
         "samples": len(samples),
         "runs": samples,
+        **scroll,
         **edits,
     }
 
@@ -226,6 +289,76 @@ async def _warm_and_reload(browser: Browser, url: str) -> dict[str, float]:
     reload = await _render(page, page.reload)
     await context.close()
     return {"warm_s": warm, "reload_s": reload}
+
+
+async def _scroll(browser: Browser, url: str, steps: int) -> dict[str, Any]:
+    """A fresh warm page, once quiet, flings through the sheet: its frames while it does, the
+    milliseconds until the last row is drawn, and whether the rows drawn are the last ones."""
+    context, page, _ = await _open(browser, url)
+    idle, _ = await _frames(page, lambda: _wait_frames(page, IDLE_FRAMES + 1))
+    last = await page.evaluate(LAST_KEY)
+    started = time.perf_counter()
+    frames, drawn_ms = await _frames(page, lambda: _fling(page, steps, last))
+    seconds = time.perf_counter() - started
+    at_end = await page.evaluate(AT_END, TAIL_ROWS)
+    await context.close()
+    return {
+        "scroll_steps": steps,
+        "scroll_jumps": len(SCROLL_JUMPS),
+        "scroll_s": seconds,
+        "scroll_idle_frame_ms": statistics.median(idle),
+        **_frame_stats(frames),
+        "scroll_end_drawn_ms": drawn_ms,
+        "scroll_end_rows": at_end["rows"],
+        "scroll_at_end": at_end["atEnd"],
+    }
+
+
+async def _frames(page: Page, during: Callable[[], Awaitable[T]]) -> tuple[list[float], T]:
+    """The intervals (ms) between the page's frames while `during` runs, and its result.
+    (Floats: JSON turns a whole-millisecond timestamp into an int.)"""
+    await page.evaluate(FRAMES_START)
+    result = await during()
+    stamps = await page.evaluate(FRAMES_STOP)
+    return [float(after - before) for before, after in itertools.pairwise(stamps)], result
+
+
+async def _fling(page: Page, steps: int, last: str) -> float:
+    """The wheel steps, then the jumps; the milliseconds from the last jump until the row of
+    `last` (the sheet's last key) is drawn."""
+    await _wheel(page, steps)
+    for fraction in SCROLL_JUMPS:
+        await page.evaluate(JUMP, fraction)
+    drawn = await page.wait_for_function(DRAWN, arg=last, timeout=SCROLL_TIMEOUT_MS, polling="raf")
+    return (await drawn.json_value())["ms"]
+
+
+async def _wait_frames(page: Page, count: int) -> None:
+    """Until the recorder has seen `count` frames."""
+    await page.wait_for_function(FRAMES_SEEN, arg=count, timeout=SCROLL_TIMEOUT_MS, polling="raf")
+
+
+async def _wheel(page: Page, steps: int) -> None:
+    """Mouse-wheel steps of a screenful over the grid; Playwright returns from each once
+    Chromium has handled it, which paces them like a fast fling."""
+    box = await page.locator(HOLDER).bounding_box()
+    if box is None:
+        raise RuntimeError(f"{HOLDER} is not displayed")
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(steps):
+        await page.mouse.wheel(0, box["height"])
+
+
+def _frame_stats(intervals: list[float]) -> dict[str, Any]:
+    """Frames and their intervals' p50, p95 and max (ms), and how many exceeded LONG_FRAME_MS."""
+    ordered = sorted(intervals)
+    return {
+        "scroll_frames": len(intervals) + 1,
+        "scroll_frame_p50_ms": percentile(ordered, 0.5),
+        "scroll_frame_p95_ms": percentile(ordered, 0.95),
+        "scroll_frame_max_ms": max(intervals, default=math.nan),
+        "scroll_long_frames": sum(interval > LONG_FRAME_MS for interval in intervals),
+    }
 
 
 async def _remote_edits(browser: Browser, url: str, reader: Page, edits: int) -> dict[str, Any]:
