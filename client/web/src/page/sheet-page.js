@@ -3,7 +3,6 @@ import "tabulator-tables/dist/css/tabulator.min.css";
 import * as tabulator from "tabulator-tables";
 import "./page.css";
 import { bindTabulator } from "../tabulator/binding.js";
-import { SelectRange } from "../tabulator/select-range.js";
 import { startPage } from "./start.js";
 
 // The modules the grid uses rather than TabulatorFull's thirty-odd: the page's script is
@@ -17,8 +16,8 @@ tabulator.Tabulator.registerModule([
   tabulator.KeybindingsModule,
   tabulator.ResizeColumnsModule,
   tabulator.ResizeTableModule,
+  tabulator.SelectRangeModule,
   tabulator.SelectRowModule,
   tabulator.SortModule,
-  SelectRange,
 ]);
 startPage((connection, element) => bindTabulator(connection, tabulator.Tabulator, element));

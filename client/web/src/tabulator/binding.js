@@ -6,6 +6,7 @@ import { GridBinding, KEY } from "../grid-binding.js";
 import { COLUMN_DEFAULTS, columnDefinitions } from "./columns.js";
 import { installKeyboard } from "./keyboard.js";
 import { selectedRange } from "./clipboard.js";
+import { speedUpRangeSelection } from "./select-range.js";
 
 // Structural changes adding more rows than this reload the data instead of adding row by row.
 const BULK_ADD = 500;
@@ -57,6 +58,7 @@ export class TabulatorBinding extends GridBinding {
         row.getElement().dataset.key = row.getData()[KEY];
       },
     });
+    speedUpRangeSelection(this.table);
     this.table.on("tableBuilt", () => {
       installKeyboard(this);
       this.element.dataset.ready = "true";
