@@ -4,6 +4,8 @@
 //   import { TabulatorFull } from "tabulator-tables";
 //   const connection = await connectSheet("orders", { token });
 //   bindTabulator(connection, TabulatorFull, document.querySelector("#grid"));
+//
+// client/web/README.md has the whole example (Tabulator's CSS, a parent that sizes the grid).
 export { fnmatch, tokenAccess, tokenClaims } from "./access.js";
 export { ChangeFeed } from "./changes.js";
 export { connectSheet, defaultServer, SheetConnection } from "./connect.js";
