@@ -1,8 +1,9 @@
 """Scenario 6, the browser: the sheet page in headless Chromium against a real `cellsync serve`.
 
 For each sheet size, a fresh SQLite file and server, then:
-  * cold: the first page, in a fresh browser context, while the server loads the sheet from its
-    table; the seconds from navigation to the grid showing rows;
+  * cold: the first page, in a fresh browser context, while the server opens the sheet for the
+    first time ever (it builds the document from the table); the seconds from navigation to the
+    grid showing rows;
   * warm: the same with the sheet already loaded, `samples` times, each in a fresh context
     (nothing in IndexedDB) opened once the previous page has gone quiet (a page that has just
     rendered registers a service worker and caches itself for offline use);
@@ -15,7 +16,9 @@ For each sheet size, a fresh SQLite file and server, then:
     are;
   * remote edits: another page writes `edits` cells, one transaction each; the time until the
     cold page's grid shows all of them, and how many times that grid reloaded its data
-    (expected 0: remote edits are applied cell by cell).
+    (expected 0: remote edits are applied cell by cell);
+  * restart: the server is restarted and a fresh context opens the page, while the server
+    loads the sheet from its update log: how every later open of an unloaded sheet goes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import sqlalchemy as sa
 
 from bench_lib import databases
 from bench_lib.scenarios import percentile
-from bench_lib.servers import ROOT, make_server
+from bench_lib.servers import ROOT, Server, make_server
 from bench_lib.table_report import LONG_FRAME_MS, TAIL_ROWS
 from bench_lib.table_scenarios import Run
 
@@ -153,8 +156,9 @@ class BrowserScenario:
         sizes = " and ".join(f"{rows:,}" for rows in self.sizes)
         return (
             f"the browser: the sheet page of {sizes} rows in headless Chromium, first render "
-            f"(cold, warm and reload x{self.samples}), a scroll of {self.scroll_steps} screens "
-            f"and {len(SCROLL_JUMPS)} jumps, {self.edits} remote edits shown"
+            f"(cold, warm and reload x{self.samples}, after a restart), a scroll of "
+            f"{self.scroll_steps} screens and {len(SCROLL_JUMPS)} jumps, {self.edits} remote "
+            "edits shown"
         )
 
 
@@ -223,7 +227,7 @@ def run(scenario: BrowserScenario, rows: int, work: Path, env: dict[str, str]) -
         try:
             server.start()
             url = f"http://127.0.0.1:{server.port}/sheets/{SHEET}"
-            measured = asyncio.run(_measure(scenario, url))
+            measured = asyncio.run(_measure(scenario, url, restart=lambda: _restart(server)))
         except PlaywrightError as exc:
             raise RuntimeError(f"{exc}\n{server.log_tail()}") from exc
         finally:
@@ -231,20 +235,33 @@ def run(scenario: BrowserScenario, rows: int, work: Path, env: dict[str, str]) -
     return {"scenario": SCENARIO, "rows": rows, **measured}
 
 
-async def _measure(scenario: BrowserScenario, url: str) -> dict[str, Any]:
-    """Every measure of one size in one browser, in an order where none overlaps another."""
+def _restart(server: Server) -> None:
+    """Stops the server and starts it again on the same port and database."""
+    server.stop()
+    server.start()
+
+
+async def _measure(
+    scenario: BrowserScenario, url: str, restart: Callable[[], None]
+) -> dict[str, Any]:
+    """Every measure of one size in one browser, in an order where none overlaps another;
+    last, `restart` restarts the server for the first render after a restart."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await chromium.launch(playwright)
-        _, reader, cold = await _open(browser, url)
+        reader_context, reader, cold = await _open(browser, url)
         samples = [await _warm_and_reload(browser, url) for _ in range(scenario.samples)]
         scroll = await _scroll(browser, url, scenario.scroll_steps)
         edits = await _remote_edits(browser, url, reader, scenario.edits)
+        await reader_context.close()
+        await asyncio.to_thread(restart)
+        _, _, restarted = await _open(browser, url)
         await browser.close()
     warm = [s["warm_s"] for s in samples]
     return {
         "cold_s": cold,
+        "restart_s": restarted,
         "warm_median_s": statistics.median(warm),
         "warm_min_s": min(warm),
         "warm_max_s": max(warm),

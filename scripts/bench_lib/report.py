@@ -191,11 +191,13 @@ def table(summary: dict[str, Any]) -> str:
             parts.append(f"  {name}: {ratio:.2f}")
         if table_kind:
             parts.append("  " + table_report.note(data["kind"]))
+        elif edit:
+            parts.append(
+                "  gen cores = busiest load-generator process (1.0 = saturated); busy cores = "
+                f"whole machine, of {summary['machine']['cpus']}. Target: cellsync CPU-s/1k "
+                f"edits <= {TARGET}'s."
+            )
         parts.append("")
     for kind, why in summary["skipped"].items():
         parts.append(f"skipped {kind}: {why}")
-    parts.append(
-        "gen cores = busiest load-generator process (1.0 = saturated); busy cores = whole "
-        f"machine, of {summary['machine']['cpus']}. Target: cellsync CPU-s/1k edits <= {TARGET}'s."
-    )
     return "\n".join(parts)

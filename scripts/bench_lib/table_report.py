@@ -29,7 +29,8 @@ def _f(value: Any, digits: int = 2) -> str:
 def one_line(r: dict[str, Any]) -> str:
     if "cold_s" in r:
         return (
-            f"first render cold {_f(r['cold_s'])} s, warm median {_f(r['warm_median_s'])} s "
+            f"first render cold {_f(r['cold_s'])} s, after a restart {_f(r['restart_s'])} s, "
+            f"warm median {_f(r['warm_median_s'])} s "
             f"({_f(r['warm_min_s'])}-{_f(r['warm_max_s'])}, {r['samples']} samples), reload "
             f"median {_f(r['reload_median_s'])} s; {r['edits']} remote edits shown in "
             f"{_f(r['edits_shown_s'])} s, grid reloads {r['grid_reloads']}; scroll "
@@ -88,6 +89,7 @@ EXTERNAL_HEADERS = [
 BROWSER_HEADERS = [
     "sheet",
     "cold s",
+    "restart s",
     "warm s median (min-max)",
     "reload s median",
     "edits",
@@ -123,6 +125,7 @@ def row(kind: str, name: str, m: dict[str, Any]) -> list[str]:
         return [
             name,
             _f(m.get("cold_s")),
+            _f(m.get("restart_s")),
             f"{_f(m.get('warm_median_s'))} ({_f(m.get('warm_min_s'))}-{_f(m.get('warm_max_s'))})",
             _f(m.get("reload_median_s")),
             _f(m.get("edits"), 0),
@@ -207,7 +210,10 @@ def note(kind: str) -> str:
     if kind == "browser":
         return (
             "first render = navigation -> the grid shows rows; cold = the first page, while the "
-            "server loads the sheet; warm = a fresh browser context, sheet loaded, once the "
+            "server builds the sheet from its table (once in a sheet's life); restart = the first "
+            "page after a server restart, while the server loads the sheet from its update log "
+            "(every later open of an unloaded sheet); warm = a fresh browser context, sheet "
+            "loaded, once the "
             "previous page has gone quiet; reload = that context reloads (IndexedDB holds the "
             "sheet); edits shown = first edit written in another page -> the grid shows the last; "
             "grid reloads expected 0; scroll = another warm, quiet page: mouse-wheel steps of a "
