@@ -9,6 +9,7 @@ import re
 import sqlalchemy as sa
 from playwright.async_api import expect
 from test_grid import table_shows
+from test_trust_and_table import expect_refused
 
 from persistence.database import create_engine
 
@@ -28,6 +29,7 @@ def create_typed_table(url: str) -> None:
         sa.Column("due", sa.Date),
         sa.Column("status", sa.String(10), sa.CheckConstraint("status IN ('new', 'done')")),
         sa.Column("double", sa.Numeric(12, 2), sa.Computed("amount * 2", persisted=True)),
+        sa.Column("big", sa.BigInteger),
     )
     table.create(engine)
     with engine.begin() as connection:
@@ -74,3 +76,24 @@ async def test_editors_follow_the_column_types(server_factory, database_url, ope
     await table_shows(
         database_url, {("1", "due"): "2025-03-01", ("1", "status"): "done"}, table="typed"
     )
+
+
+async def test_integers_past_2_53_keep_every_digit(server_factory, database_url, open_on):
+    """JavaScript Numbers round past 2^53; a 64-bit column's value typed or pasted in the grid
+    reaches the other users and the table exactly, and one past 64 bits is refused."""
+    create_typed_table(database_url)
+    server = await server_factory({"typed": "typed"})
+    a = await open_on(server, "Ada", sheet="typed")
+    b = await open_on(server, "Bob", sheet="typed")
+    await a.type_into("1", "big", "9007199254740993")
+    await b.expect_text("1", "big", "9007199254740993")
+    await table_shows(database_url, {("1", "big"): 9007199254740993}, table="typed")
+
+    await a.select("1", "big")
+    await a.paste("-9223372036854775807")
+    await b.expect_text("1", "big", "-9223372036854775807")
+    await table_shows(database_url, {("1", "big"): -9223372036854775807}, table="typed")
+
+    await a.type_into("1", "big", "9223372036854775808")
+    await expect_refused(a, "1", "big", "out of range")
+    await a.expect_text("1", "big", "-9223372036854775807")

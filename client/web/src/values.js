@@ -4,6 +4,8 @@
 const INTEGER = /^[+-]?\d+$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATETIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 const TRUE_WORDS = new Set(["true", "yes", "y", "1", "x", "✓", "on"]);
 const FALSE_WORDS = new Set(["false", "no", "n", "0", "", "off"]);
 
@@ -22,8 +24,13 @@ export function whyInvalid(cell, column) {
   if (cell === null || cell === undefined) {
     return column.nullable ? null : `${column.name} cannot be empty`;
   }
-  if (column.type === "integer" && !Number.isInteger(cell)) return "expected a whole number";
-  if (isNumeric(column) && !Number.isFinite(cell)) return "expected a number";
+  if (typeof cell === "bigint") {
+    if (column.type !== "integer") return "expected a number";
+    if (cell < INT64_MIN || cell > INT64_MAX) return "a whole number out of range (64 bits)";
+  } else {
+    if (column.type === "integer" && !Number.isInteger(cell)) return "expected a whole number";
+    if (isNumeric(column) && !Number.isFinite(cell)) return "expected a number";
+  }
   if (column.type === "boolean" && typeof cell !== "boolean") return "expected true or false";
   if (column.type === "date" && !DATE.test(cell)) return "expected a date (YYYY-MM-DD)";
   if (column.type === "datetime" && !DATETIME.test(cell)) return "expected a date and time";
@@ -46,10 +53,17 @@ function convert(value, column) {
   const text = column.type === "text" ? value : value.trim();
   if (text === "" && column.type !== "text") return null;
   if (text === "" && column.nullable) return null;
-  if (column.type === "integer") return INTEGER.test(text) ? Number(text) : NaN;
+  if (column.type === "integer") return INTEGER.test(text) ? wholeNumber(text) : NaN;
   if (isNumeric(column)) return text.match(/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i) ? Number(text) : NaN;
   if (column.type === "boolean") return toBoolean(text);
   return text;
+}
+
+/** A Number, or a BigInt past 2^53 where Numbers round (the document and the table keep
+ * 64-bit integers exactly). */
+function wholeNumber(text) {
+  const number = Number(text);
+  return Number.isSafeInteger(number) ? number : BigInt(text);
 }
 
 function toBoolean(text) {
