@@ -379,13 +379,15 @@ def _frame_stats(intervals: list[float]) -> dict[str, Any]:
 
 
 async def _remote_edits(browser: Browser, url: str, reader: Page, edits: int) -> dict[str, Any]:
-    """Another page writes `edits` cells; until the reader's grid shows them all."""
-    _, writer, _ = await _open(browser, url)
+    """Another page writes `edits` cells; until the reader's grid shows them all. The writer
+    is closed after: left open, it would reconnect during a later measure."""
+    context, writer, _ = await _open(browser, url)
     await reader.evaluate(COUNT_RELOADS)
     started = time.perf_counter()
     keys = await writer.evaluate(WRITE_EDITS, edits)
     await reader.wait_for_function(ALL_SHOWN, arg=[keys], timeout=EDITS_TIMEOUT_MS, polling=20)
     shown = time.perf_counter() - started
+    await context.close()
     return {
         "edits": edits,
         "edits_shown_s": shown,
