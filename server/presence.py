@@ -4,20 +4,32 @@ pycrdt-websocket forwards every awareness frame verbatim, and y-websocket client
 remote state they receive, so one cursor move among ten clients made a hundred frames. The room
 keeps each client's latest clock instead and forwards an entry only when its clock moves on:
 re-sent states stop here. A client's states are removed the moment its connection closes.
+
+Every other page renders these states, so a state keeps only the fields the page uses, each
+checked (a `#rrggbb` colour, bounded text, cells of this sheet), under the token's identity; a
+state that is not a JSON object closes its sender.
 """
 
 import json
+import re
+from collections.abc import Callable
+from typing import Any
 
 from server.connection import Connection
 from server.protocol import AwarenessEntry, ProtocolError
 
 REMOVED = "null"
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+MAX_TEXT = 80  # characters of a name, a row key or a column name
+
+CellCheck = Callable[[str, str], bool]  # (row key, column): is it a cell of the sheet?
 
 
 class Presence:
-    def __init__(self) -> None:
+    def __init__(self, is_cell: CellCheck) -> None:
         self._entries: dict[int, AwarenessEntry] = {}
         self._owners: dict[int, Connection] = {}
+        self._is_cell = is_cell
 
     def apply(self, sender: Connection, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """Records the entries that are news; returns them, to forward to the others. A
@@ -29,7 +41,7 @@ class Presence:
                 continue
             if self._owners.get(entry.client_id, sender) is not sender:
                 continue
-            entry = _checked(entry, sender.user)
+            entry = self._checked(entry, sender.user)
             self._entries[entry.client_id] = entry
             self._owners.setdefault(entry.client_id, sender)
             news.append(entry)
@@ -52,19 +64,56 @@ class Presence:
             removals.append(removal)
         return removals
 
+    def _checked(self, entry: AwarenessEntry, token_user: dict | None) -> AwarenessEntry:
+        """The entry as the others may see it; ProtocolError unless its state is a JSON
+        object or null (a removal)."""
+        try:
+            state = json.loads(entry.state, parse_constant=_not_json)
+        except ValueError as exc:
+            raise ProtocolError("awareness state is not JSON") from exc
+        if state is None:
+            return AwarenessEntry(entry.client_id, entry.clock, REMOVED)
+        if not isinstance(state, dict):
+            raise ProtocolError("awareness state is not a JSON object")
+        fields = {
+            "user": _user(state.get("user"), token_user),
+            "cursor": self._cell(state.get("cursor")),
+            "selection": self._selection(state.get("selection")),
+        }
+        kept = {name: value for name, value in fields.items() if value is not None}
+        return AwarenessEntry(entry.client_id, entry.clock, json.dumps(kept, separators=(",", ":")))
 
-def _checked(entry: AwarenessEntry, user: dict | None) -> AwarenessEntry:
-    """The entry, refused unless its state is JSON (every client parses it), and with the
-    token's user id and name in place of whatever the client claimed."""
-    try:
-        state = json.loads(entry.state, parse_constant=_not_json)
-    except ValueError as exc:
-        raise ProtocolError("awareness state is not JSON") from exc
-    if user is None or not isinstance(state, dict):
-        return entry
-    claimed = state.get("user") if isinstance(state.get("user"), dict) else {}
-    state["user"] = {**claimed, **user}
-    return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, separators=(",", ":")))
+    def _cell(self, cell: Any) -> dict[str, str] | None:
+        """`{row, column}` when it names a cell of this sheet, else None."""
+        if not isinstance(cell, dict):
+            return None
+        row, column = cell.get("row"), cell.get("column")
+        if not (_short_text(row) and _short_text(column) and self._is_cell(row, column)):
+            return None
+        return {"row": row, "column": column}
+
+    def _selection(self, selection: Any) -> dict[str, dict[str, str]] | None:
+        """A range, `{start, end}`, when both are cells of this sheet, else None."""
+        if not isinstance(selection, dict):
+            return None
+        start, end = self._cell(selection.get("start")), self._cell(selection.get("end"))
+        return {"start": start, "end": end} if start and end else None
+
+
+def _user(claimed: Any, token_user: dict | None) -> dict[str, str] | None:
+    """The name and colour the client claims, checked, under the token's id and name."""
+    claimed = claimed if isinstance(claimed, dict) else {}
+    user = {}
+    name, colour = claimed.get("name"), claimed.get("colour")
+    if isinstance(name, str):
+        user["name"] = name[:MAX_TEXT]
+    if isinstance(colour, str) and COLOUR.fullmatch(colour):
+        user["colour"] = colour
+    return (user | (token_user or {})) or None
+
+
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT
 
 
 def _not_json(constant: str) -> None:

@@ -14,8 +14,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pycrdt import Doc, TransactionEvent, YSyncMessageType
+from pycrdt import Doc, Map, TransactionEvent, YSyncMessageType
 
+from persistence.document import ROWS, read_meta
 from persistence.update_log import merge
 from server.connection import Connection
 from server.presence import Presence
@@ -64,7 +65,7 @@ class Room:
         self._merge_window = merge_window
         self._guard = guard
         self.traffic = traffic or Traffic()
-        self._presence = Presence()
+        self._presence = Presence(self._is_cell)
         self._updates: list[tuple[Connection | None, bytes]] = []
         self._awareness: list[tuple[Connection | None, AwarenessEntry]] = []
         self._origin: Connection | None = None
@@ -136,6 +137,11 @@ class Room:
         if self._guard is not None:
             self._guard.close()
         self.doc.unobserve(self._subscription)
+
+    def _is_cell(self, row: str, column: str) -> bool:
+        """Whether a presence state's cell is one of this sheet's."""
+        columns = read_meta(self.doc).get("columns", [])
+        return row in self.doc.get(ROWS, type=Map) and any(c["name"] == column for c in columns)
 
     def _missing_for(self, state: bytes) -> bytes:
         """What a client with this state vector lacks; a fresh client's answer is cached."""

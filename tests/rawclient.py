@@ -18,8 +18,11 @@ class RawClient:
     _reader: asyncio.Task | None = None
 
     @classmethod
-    async def connect(cls, url: str, sheet: str, *, read: bool = True) -> "RawClient":
-        websocket = await websockets.connect(f"{url}/ws/sheet/{sheet}", max_size=None)
+    async def connect(
+        cls, url: str, sheet: str, *, read: bool = True, token: str | None = None
+    ) -> "RawClient":
+        query = f"?token={token}" if token else ""
+        websocket = await websockets.connect(f"{url}/ws/sheet/{sheet}{query}", max_size=None)
         client = cls(websocket)
         if read:
             client._reader = asyncio.create_task(client._read())

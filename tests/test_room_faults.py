@@ -115,7 +115,7 @@ async def test_presence_reaches_a_late_joiner_at_once_and_goes_when_its_owner_le
     url = f"{server.url}/ws/sheet"
     ann = await NodeClient.start(url, "items")
     await ann.wait_synced()
-    await ann.set_awareness({"user": "ann", "cell": [1, "name"]})
+    await ann.set_awareness({"user": {"name": "ann"}, "cursor": {"row": "1", "column": "name"}})
     async with await NodeClient.start(url, "items") as bob:
         await bob.wait_synced()
         await eventually(lambda: has_user(bob, "ann"), timeout=2, what="ann's presence at once")
@@ -130,7 +130,7 @@ async def test_one_awareness_frame_per_client_per_change(server):
         await asyncio.gather(*(c.wait_synced() for c in clients))
         before = [(await c.frames())["awareness"] for c in clients]
         for i, client in enumerate(clients):
-            await client.set_awareness({"user": f"user{i}"})
+            await client.set_awareness({"user": {"name": f"user{i}"}})
             for other in clients:
                 await eventually(lambda o=other, n=f"user{i}": has_user(o, n), timeout=5)
         after = [(await c.frames())["awareness"] for c in clients]
@@ -192,7 +192,8 @@ async def good_sees(node: NodeClient, key: str, value) -> bool:
 
 
 async def has_user(node: NodeClient, name: str) -> bool:
-    return any((s or {}).get("user") == name for s in (await node.awareness()).values())
+    states = (await node.awareness()).values()
+    return any(((s or {}).get("user") or {}).get("name") == name for s in states)
 
 
 async def lacks_user(node: NodeClient, name: str) -> bool:
@@ -219,13 +220,15 @@ async def test_a_client_cannot_change_another_clients_presence(server):
         await NodeClient.start(url, "items") as bob,
     ):
         await asyncio.gather(ann.wait_synced(), bob.wait_synced())
-        await ann.set_awareness({"user": "ann"})
+        await ann.set_awareness({"user": {"name": "ann"}})
         await eventually(lambda: has_user(bob, "ann"), timeout=5)
         mallory = await RawClient.connect(server.url, "items")
         await mallory.synced.wait()
-        forged = AwarenessEntry(ann.client_id, 10_000, '{"user":"mallory"}')
+        forged = AwarenessEntry(ann.client_id, 10_000, '{"user":{"name":"mallory"}}')
         await mallory.send(encode_awareness([forged]))
-        await mallory.send(encode_awareness([AwarenessEntry(4242, 1, '{"user":"marker"}')]))
+        await mallory.send(
+            encode_awareness([AwarenessEntry(4242, 1, '{"user":{"name":"marker"}}')])
+        )
         await eventually(lambda: has_user(bob, "marker"), timeout=5)
         assert await has_user(bob, "ann") and not await has_user(bob, "mallory")
         await mallory.close()

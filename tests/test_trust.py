@@ -104,11 +104,12 @@ async def test_presence_carries_the_token_identity_not_the_claimed_one(secured):
     )
     try:
         await asyncio.gather(ann.wait_synced(), bob.wait_synced())
-        await ann.set_awareness({"user": {"id": "admin", "name": "Mallory", "color": "#f00"}})
+        claimed = {"id": "admin", "name": "Mallory", "colour": "#ff0000", "color": "red"}
+        await ann.set_awareness({"user": claimed, "extra": "dropped"})
 
         async def ann_seen() -> bool:
-            users = [s.get("user") for s in (await bob.awareness()).values() if s]
-            return {"id": "u1", "name": "Ann", "color": "#f00"} in users
+            states = (await bob.awareness()).values()
+            return {"user": {"id": "u1", "name": "Ann", "colour": "#ff0000"}} in states
 
         await eventually(ann_seen, timeout=5, what="Ann's presence under her token's name")
     finally:
