@@ -5,13 +5,12 @@ The server makes them in the room's own document, after every edit it has receiv
 put-back never undoes an edit that came after the refused one; the CLI makes them in its copy.
 """
 
-import time
-
 from pycrdt import Array, Doc, Map
 
 from persistence import row_edits
 from persistence.document import ORDER, REFUSALS, ROWS, refusal_key, same
 from persistence.external_changes import as_edits
+from persistence.refusals import refuse
 from persistence.table_writer import FlushResult, Refusal
 
 
@@ -35,13 +34,9 @@ def put_outcome(doc: Doc, result: FlushResult, pk: str) -> None:
 def _refuse(doc: Doc, refusal: Refusal) -> None:
     """Records why, and puts back what the table still holds, unless the cell changed again."""
     rows = doc.get(ROWS, type=Map)
-    now = time.time()
     for column in refusal.columns or ("",):
-        doc.get(REFUSALS, type=Map)[refusal_key(refusal.key, column)] = {
-            "reason": refusal.reason,
-            "value": refusal.values.get(column),
-            "at": now,
-        }
+        reason, value = refusal.reason, refusal.values.get(column)
+        refuse(doc.get(REFUSALS, type=Map), refusal.key, column, reason, value)
     if refusal.restore is None:
         return  # a new row never written: it stays as it is until its user changes it
     if refusal.deleted:

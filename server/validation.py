@@ -7,7 +7,6 @@ updates leave in the same broadcast frame, so other clients never show the inval
 sender learns which cell and why from the document's `refusals` map, which reaches offline tabs.
 """
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,15 +14,8 @@ from typing import Any
 
 from pycrdt import Doc, Map, MapEvent
 
-from persistence.document import (
-    META,
-    REFUSALS,
-    ROWS,
-    from_cell,
-    publish_meta,
-    refusal_key,
-    same,
-)
+from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, same
+from persistence.refusals import is_scalar, refuse
 from persistence.schema import TableSchema
 
 MISSING = object()  # a cell or row that did not exist before the client's edit
@@ -75,12 +67,14 @@ class DocumentGuard:
         with self.doc.transaction():
             for violation in found:
                 self._put_back(violation)
-                self._refusals[refusal_key(violation.row, violation.column)] = {
-                    "reason": violation.reason,
-                    "value": _plain(violation.value),
-                    "at": time.time(),
-                    "user": user,
-                }
+                refuse(
+                    self._refusals,
+                    violation.row,
+                    violation.column,
+                    violation.reason,
+                    violation.value,
+                    user,
+                )
             if republish:
                 publish_meta(self.doc, self.schema)
         return found
@@ -158,7 +152,7 @@ class DocumentGuard:
         if not isinstance(row, Map):
             return
         current = row.get(violation.column, MISSING)
-        if current is not MISSING and not same(current, violation.value):
+        if current is not MISSING and is_scalar(current) and not same(current, violation.value):
             return  # changed again since: that newer value is checked on its own
         if violation.restore is MISSING:
             row.pop(violation.column, None)
@@ -167,13 +161,10 @@ class DocumentGuard:
 
 
 def _error(value: Any, column) -> str | None:
+    if not is_scalar(value):
+        return f'column "{column.name}" takes one value, not a {type(value).__name__.lower()}'
     try:
         from_cell(value, column)
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def _plain(value: Any) -> Any:
-    """A value fit for the refusals map: scalars as they are, anything else as text."""
-    return value if value is None or isinstance(value, bool | int | float | str) else repr(value)

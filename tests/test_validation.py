@@ -134,3 +134,36 @@ async def test_integral_floats_fit_integers_and_decimals_keep_their_precision(th
 
 async def other_has(node: NodeClient, column: str, value) -> bool:
     return await node.get_cell("1", column) == value
+
+
+def nested(depth: int) -> Map:
+    """A map `depth` maps deep, as a hostile client can put in a cell."""
+    value: Map | str = "bottom"
+    for _ in range(depth):
+        value = Map({"a": value})
+    return value
+
+
+BOUNDED = {
+    "a map 300 deep": (set_cell("label", nested(300)), "label", "a"),
+    "a 5,000-character text": (set_cell("label", "=" * 5000), "label", "a"),
+    "a 5,000-character column name": (set_cell("c" * 5000, 1), "c" * 5000, None),
+}
+
+
+@pytest.mark.parametrize(("change", "column", "valid"), BOUNDED.values(), ids=BOUNDED)
+async def test_a_refusal_is_bounded_and_the_refused_value_leaves_every_copy(
+    things, change, column, valid
+):
+    sender = await RawClient.connect(things.url, "things")
+    await sender.synced.wait()
+    await edit(sender, change)
+    await eventually(lambda: sender.cell("1", column) == valid, what="the sender's copy put back")
+    async with open_sheet(things.url, "things") as sheet:
+        assert sheet.row("1").get(column) == valid
+        refusal = sheet.doc.get("refusals", type=Map).to_py()
+        (key, stored), *_ = refusal.items()
+        assert len(refusal) == 1 and key.startswith("1\x00")
+        assert len(stored["reason"]) <= 200, stored["reason"]
+        assert stored["value"] is None or len(str(stored["value"])) <= 200, stored["value"]
+    await sender.close()

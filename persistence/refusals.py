@@ -1,0 +1,36 @@
+"""Entries of the document's `refusals` map: "ROW\\0COLUMN" -> {reason, value, at, user}.
+
+Every client keeps the map and every page shows it, so an entry stays small whatever was
+refused: the column in its key, the reason and a text value are cut at `MAX_TEXT` characters,
+and a value that is not one cell's value (a nested map, a list) is not copied at all.
+"""
+
+import time
+from typing import Any
+
+from pycrdt import Map
+
+from persistence.document import refusal_key
+
+MAX_TEXT = 200
+
+
+def refuse(
+    refusals: Map, row: str, column: str, reason: str, value: Any, user: dict | None = None
+) -> None:
+    """Records why a cell (column "": the row) was refused, in bounded form."""
+    refusals[refusal_key(row, column[:MAX_TEXT])] = {
+        "reason": _cut(reason),
+        "value": _cut(value) if isinstance(value, str) else value if is_scalar(value) else None,
+        "at": time.time(),
+        "user": user,
+    }
+
+
+def is_scalar(value: Any) -> bool:
+    """Whether a value can be one cell's value: null, a boolean, a number or a text."""
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
