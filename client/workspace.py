@@ -49,7 +49,14 @@ class Workspace:
         # A token given (CELLSYNC_TOKEN) is used as it is; with the server's secret at hand,
         # the CLI signs a short one of its own.
         self.token = settings.token or (
-            mint(settings.secret, "cellsync-cli", "cellsync CLI", {"*": WRITE}, 600)
+            mint(
+                settings.secret,
+                "cellsync-cli",
+                "cellsync CLI",
+                {"*": WRITE},
+                600,
+                rules=settings.token_rules,
+            )
             if settings.secret
             else None
         )

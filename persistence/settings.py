@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from persistence.database import DEFAULT_URL
+from persistence.tokens import DEFAULT_MAX_LIFETIME, TokenRules
 
 CONFIG_FILE = Path("cellsync.toml")
 
@@ -37,6 +38,10 @@ class Settings:
     public_key: str = ""  # RS256 public key (PEM text or a file path), instead of a secret
     token: str = ""  # the CLI's access token, for a server that checks tokens it cannot sign
     allowed_origins: str = ""  # extra page origins, comma-separated ("*": any); own is allowed
+    token_issuer: str = ""  # when set, a token's `iss` must be this
+    token_audience: str = ""  # when set, a token's `aud` must name this
+    max_token_lifetime: float = DEFAULT_MAX_LIFETIME  # seconds from now a token's exp may be
+    frame_ancestors: str = "'none'"  # CSP sources of pages that may embed ours in a frame
     max_backlog: int = 8 * 1024 * 1024  # bytes a client may fall behind before it is dropped
     max_message: int = 32 * 1024 * 1024  # largest WebSocket message accepted
     max_connections: int = 2000  # in total
@@ -44,6 +49,10 @@ class Settings:
     max_messages_per_second: float = 500.0  # per connection, sustained (bursts of twice that)
     ping_interval: float = 20.0  # seconds between pings; a client that does not answer
     ping_timeout: float = 20.0  # within this many seconds is disconnected
+
+    @property
+    def token_rules(self) -> TokenRules:
+        return TokenRules(self.token_issuer, self.token_audience, self.max_token_lifetime)
 
     def with_overrides(self, values: dict[str, Any]) -> "Settings":
         """A copy with every value that is not None replaced, after type conversion."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from persistence.settings import ConfigError, Settings
-from persistence.tokens import Grant, TokenError, grant_for, verify
+from persistence.tokens import Grant, TokenError, TokenRules, grant_for, verify
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -29,6 +29,7 @@ class AccessPolicy:
     key: str | None  # HS256 secret or RS256 public key; None: open, loopback only
     algorithm: str
     origins: frozenset[str]  # "*" allows any
+    rules: TokenRules
 
     @property
     def secured(self) -> bool:
@@ -41,7 +42,7 @@ class AccessPolicy:
         if self.key is None:
             return OPEN_GRANT
         try:
-            claims = verify(token, self.key, self.algorithm)
+            claims = verify(token, self.key, self.algorithm, self.rules)
         except TokenError as exc:
             raise Refused(CLOSE_UNAUTHORIZED, str(exc)[:120]) from exc
         grant = grant_for(claims, sheet)
@@ -66,16 +67,16 @@ def policy_for(settings: Settings) -> AccessPolicy:
     if settings.public_key:
         pem = settings.public_key
         key = Path(pem).read_text() if not pem.lstrip().startswith("-----") else pem
-        return AccessPolicy(key, "RS256", frozenset(origins))
+        return AccessPolicy(key, "RS256", frozenset(origins), settings.token_rules)
     if settings.secret:
-        return AccessPolicy(settings.secret, "HS256", frozenset(origins))
+        return AccessPolicy(settings.secret, "HS256", frozenset(origins), settings.token_rules)
     if not _is_loopback(settings.host):
         raise ConfigError(
             f"refusing to serve on {settings.host} without a secret: set CELLSYNC_SECRET "
             "(for example: export CELLSYNC_SECRET=$(python3 -c 'import secrets; "
             "print(secrets.token_urlsafe(32))'))"
         )
-    return AccessPolicy(None, "HS256", frozenset(origins))
+    return AccessPolicy(None, "HS256", frozenset(origins), settings.token_rules)
 
 
 def _own_origins(host: str, port: int) -> set[str]:

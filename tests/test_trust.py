@@ -1,8 +1,10 @@
 """Who may read and write: tokens, rights, origins and the start-up rules, on a real server."""
 
 import asyncio
+import time
 
 import httpx
+import jwt
 import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
@@ -12,7 +14,7 @@ from test_cli import cellsync
 from waiting import eventually
 
 from client.sheet import SheetClosed, open_sheet
-from persistence.tokens import mint
+from persistence.tokens import TokenError, TokenRules, mint, verify
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
@@ -218,3 +220,78 @@ async def test_the_http_api_follows_the_same_rules(secured):
         assert [s["name"] for s in listed] == ["items"]
         assert (await http.get("/api/sheets")).status_code == 401
         assert (await http.get("/healthz")).status_code == 200
+
+
+DAY = 24 * 3600
+
+
+class In(float):
+    """An `exp` this many seconds after the token is made."""
+
+
+class InText(In):
+    """The same, written as a string of digits."""
+
+
+def signed(**claims) -> str:
+    """A token with exactly these claims besides `sub` and `sheets`."""
+    if isinstance(claims.get("exp"), In):
+        exp = time.time() + claims["exp"]
+        claims["exp"] = str(int(exp)) if isinstance(claims["exp"], InText) else exp
+    return jwt.encode({"sub": "u1", "sheets": {"*": "write"}, **claims}, SECRET, "HS256")
+
+
+RULES = TokenRules(issuer="https://app.example", audience="cellsync", max_lifetime=30 * DAY)
+
+
+@pytest.mark.parametrize(
+    ("claims", "rules", "refused"),
+    [
+        ({"exp": In(60)}, TokenRules(), None),
+        ({"exp": InText(60)}, TokenRules(), "exp must be a number"),
+        ({"exp": 10**20}, TokenRules(), "max_token_lifetime"),
+        ({"exp": In(31 * DAY)}, TokenRules(), "max_token_lifetime"),
+        ({"exp": In(29 * DAY)}, TokenRules(), None),
+        ({"exp": In(2 * DAY)}, TokenRules(max_lifetime=DAY), "max_token_lifetime"),
+        ({"exp": True}, TokenRules(), "exp"),
+        ({"exp": In(60), "iss": "https://app.example", "aud": "cellsync"}, RULES, None),
+        ({"exp": In(60), "aud": "cellsync"}, RULES, "iss"),
+        ({"exp": In(60), "iss": "https://evil", "aud": "cellsync"}, RULES, "(?i)issuer"),
+        ({"exp": In(60), "iss": "https://app.example"}, RULES, "aud"),
+        (
+            {"exp": In(60), "iss": "https://app.example", "aud": "other"},
+            RULES,
+            "(?i)audience",
+        ),
+        ({"exp": In(60), "aud": "cellsync"}, TokenRules(), "(?i)audience"),
+    ],
+)
+def test_the_token_rules(claims, rules, refused):
+    if refused is None:
+        assert verify(signed(**claims), SECRET, "HS256", rules)["sub"] == "u1"
+        return
+    with pytest.raises(TokenError, match=refused):
+        verify(signed(**claims), SECRET, "HS256", rules)
+
+
+async def test_issuer_and_audience_settings_reach_the_server_and_the_cli(server_factory):
+    settings = {
+        "CELLSYNC_SECRET": SECRET,
+        "CELLSYNC_TOKEN_ISSUER": "https://app.example",
+        "CELLSYNC_TOKEN_AUDIENCE": "cellsync",
+    }
+    server = await server_factory(**settings)
+    right = signed(exp=In(60), iss="https://app.example", aud="cellsync")
+    async with open_sheet(server.url, "items", token=right) as sheet:
+        assert len(sheet.rows()) == 10
+    no_issuer = signed(exp=In(60), aud="cellsync")
+    assert await close_code(server, additional_headers={"Authorization": f"Bearer {no_issuer}"})
+    huge = signed(exp=10**20, iss="https://app.example", aud="cellsync")
+    assert await close_code(server, additional_headers={"Authorization": f"Bearer {huge}"}) == 4401
+    env = {**settings, "PATH": "/usr/bin:/bin"}
+    minted = cellsync("token", "--user", "7", "--sheet", "*", "--write", env=env)
+    assert minted.returncode == 0, minted.stderr
+    async with open_sheet(server.url, "items", token=minted.stdout.strip()) as sheet:
+        assert len(sheet.rows()) == 10
+    too_long = cellsync("token", "--user", "7", "--sheet", "*", "--ttl", "31d", env=env)
+    assert too_long.returncode == 1 and "max_token_lifetime" in too_long.stderr
