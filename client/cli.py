@@ -247,10 +247,16 @@ def export(
     database_url: DatabaseUrl = None,
     sheet: Sheets = None,
     server: Server = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="CSV: write text that starts like a formula as it is, without a '"
+        ),
+    ] = False,
 ) -> None:
     """Write a sheet's rows, in display order and typed by column, as CSV or JSON."""
     options = {"database_url": database_url, "sheets": sheet}
-    text = run_command(options, server, lambda w: sheet_commands.export(w, name, format))
+    text = run_command(options, server, lambda w: sheet_commands.export(w, name, format, raw))
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -310,7 +316,14 @@ def token(
     if not settings.secret:
         raise fail("no secret to sign with: set CELLSYNC_SECRET (or `secret` in cellsync.toml)")
     right = WRITE if write else READ
-    typer.echo(mint(settings.secret, user, name or user, dict.fromkeys(sheet, right), seconds))
+    sheets = dict.fromkeys(sheet, right)
+    try:
+        token = mint(
+            settings.secret, user, name or user, sheets, seconds, rules=settings.token_rules
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(token)
 
 
 def parse_duration(text: str) -> float:

@@ -82,9 +82,9 @@ async def import_csv(workspace: Workspace, name: str, lines: Iterable[str]) -> I
     return Imported(len(rows), opened.live, schema.autoincrement)
 
 
-async def export(workspace: Workspace, name: str, format: str) -> str:
+async def export(workspace: Workspace, name: str, format: str, raw: bool = False) -> str:
     columns, rows = records_of(await workspace.read(name))
-    return to_csv(columns, rows) if format == "csv" else to_json(rows)
+    return to_csv(columns, rows, raw) if format == "csv" else to_json(rows)
 
 
 async def _record(workspace: Workspace, name: str, doc: Doc, label: str | None) -> int:

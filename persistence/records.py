@@ -3,6 +3,9 @@
 The HTTP API and `cellsync export` show the same rows the same way: the table's columns in
 order, rows in display order, values typed by column (JavaScript's 3.0 in an integer column is
 3 again; dates stay ISO strings).
+
+CSV is written safe to open in a spreadsheet: a text cell that a spreadsheet would run as a
+formula gets a leading `'` (OWASP's rule for CSV injection), unless the caller asks for raw text.
 """
 
 import csv
@@ -15,6 +18,7 @@ from pycrdt import Doc
 from persistence.document import Scalar, iter_rows, read_meta
 
 Record = dict[str, Scalar]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def columns(doc: Doc) -> list[str]:
@@ -37,12 +41,14 @@ def records_of(update: bytes) -> tuple[list[str], list[Record]]:
     return columns(doc), records(doc)
 
 
-def to_csv(names: list[str], rows: list[Record]) -> str:
-    """A header row, then one line per record: empty for null, true/false for booleans."""
+def to_csv(names: list[str], rows: list[Record], raw: bool = False) -> str:
+    """A header row, then one line per record: empty for null, true/false for booleans; with
+    `raw`, text exactly as the cells hold it, formulas included."""
+    cell = _csv_value if raw else _safe_csv_value
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    writer.writerows([_csv_value(row.get(name)) for name in names] for row in rows)
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: a cell with a CR is quoted too
+    writer.writerow([cell(name) for name in names])
+    writer.writerows([cell(row.get(name)) for name in names] for row in rows)
     return out.getvalue()
 
 
@@ -54,6 +60,11 @@ def _typed(value: Scalar, kind: str) -> Scalar:
     if kind == "integer" and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _safe_csv_value(value: Any) -> str:
+    text = _csv_value(value)
+    return f"'{text}" if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
 
 
 def _csv_value(value: Any) -> str:

@@ -82,7 +82,8 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
 
     async def sheet_csv(request: Request, name: str) -> Response:
         columns, rows = await records(name)
-        return Response(to_csv(columns, rows), media_type="text/csv; charset=utf-8")
+        raw = request.query_params.get("raw") in ("1", "true")
+        return Response(to_csv(columns, rows, raw), media_type="text/csv; charset=utf-8")
 
     async def status(request: Request, name: str) -> Response:
         lag = rooms.worker.lag(name)

@@ -1,5 +1,7 @@
 """The HTTP API and the Prometheus metrics of a real server process."""
 
+import csv
+import io
 import re
 
 import httpx
@@ -139,3 +141,21 @@ async def test_metrics_name_every_series_and_move_after_edits(server):
 
 async def metric_is(server, series: str, value: float) -> bool:
     return await metric(server, series) == value
+
+
+async def test_csv_is_safe_to_open_in_a_spreadsheet_unless_raw_is_asked(server):
+    formula = "=cmd|' /C calc'!A0"
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("1", "name", formula)
+        sheet.set("2", "notes", "@SUM(A1:A9)")
+
+        async def exported(path: str) -> list[dict]:
+            return list(csv.DictReader(io.StringIO((await get(server, path)).text)))
+
+        async def shown() -> bool:
+            return (await exported("/api/sheets/items.csv?raw=1"))[0]["name"] == formula
+
+        await eventually(shown, what="the formula in the raw export")
+        safe = await exported("/api/sheets/items.csv")
+    assert safe[0]["name"] == "'" + formula and safe[1]["notes"] == "'@SUM(A1:A9)"
+    assert safe[2]["name"] == "item 3" and safe[0]["qty"] == "1"

@@ -2,6 +2,7 @@
 with and without a server running."""
 
 import asyncio
+import csv
 import json
 import os
 
@@ -206,3 +207,29 @@ def without_id(row: dict) -> dict:
 
 def original_names() -> list[str]:
     return [f"item {i}" for i in range(1, 11)]
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "plain", "-"]
+
+
+def test_csv_export_writes_formulas_as_text_unless_raw(items, tmp_path):
+    engine = create_engine(items)
+    with engine.begin() as conn:
+        for id, text in enumerate(FORMULAS, start=1):
+            conn.execute(
+                sa.text("UPDATE items SET name = :n WHERE id = :id"), {"n": text, "id": id}
+            )
+    engine.dispose()
+
+    def exported(*options: str) -> list[dict]:
+        path = tmp_path / "items.csv"
+        done = offline(items, "export", "items", "--output", str(path), *options)
+        assert done.returncode == 0, done.stderr
+        with path.open(newline="") as file:
+            return list(csv.DictReader(file))
+
+    safe, raw = exported(), exported("--raw")
+    assert [row["name"] for row in raw[: len(FORMULAS)]] == FORMULAS
+    expected = [f"'{text}" if text != "plain" else text for text in FORMULAS]
+    assert [row["name"] for row in safe[: len(FORMULAS)]] == expected
+    assert [row["qty"] for row in safe[:2]] == ["1", "2"]  # numbers stay numbers
