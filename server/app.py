@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -23,6 +24,7 @@ from server.metrics import Metrics
 from server.pages import page_routes
 from server.persistence_worker import PersistenceWorker
 from server.rooms import Rooms
+from server.security_headers import SecurityHeaders
 from server.sheet_socket import SheetSocket
 from server.table_watcher import TableWatcher
 
@@ -80,9 +82,10 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             WebSocketRoute("/ws/sheet/{name}", sheet_socket.handle),
             Route("/healthz", healthz),
-            *page_routes(settings.sheets),
+            *page_routes(settings.sheets, secured=policy.secured),
             *api_routes(rooms, metrics, policy),
         ],
+        middleware=[Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)],
         lifespan=lifespan,
     )
     app.state.rooms = rooms

@@ -1,6 +1,11 @@
 """The browser's pages: `/` lists the sheets, `/sheets/{name}` shows one as a grid, and the
 built bundles (client/web/dist, committed) are served under `/static/`.
 
+The list comes from `/api/sheets`, read by the page with the tab's token, so with a secret set
+the pages show nothing a token does not cover: `/` lists no sheet without one, and
+`/sheets/{name}` answers alike whether the sheet exists or not (the page then asks the server,
+with the token, and says why it may not open it).
+
 `/sheets/{name}?grid=handsontable` is the Handsontable example page; Handsontable is
 proprietary, so that page asks for the user's licence key (`&license=KEY`).
 """
@@ -9,7 +14,6 @@ import hashlib
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -51,24 +55,29 @@ SHEET_BODY = """<div class="cellsync-page" data-cellsync-sheet="{name}" data-gri
 </div>"""
 
 
-def page_routes(sheets: Mapping[str, str]) -> list[BaseRoute]:
-    """The HTTP routes of the browser client for the sheets served (name -> table)."""
+INDEX_BODY = """<main class="cellsync-home">
+  <h1>Cellsync</h1>
+  <h2>Sheets</h2>
+  <ul data-testid="sheets"></ul>
+  <p data-testid="sheets-message" hidden></p>
+</main>"""
+
+
+def page_routes(sheets: Mapping[str, str], secured: bool = False) -> list[BaseRoute]:
+    """The HTTP routes of the browser client for the sheets served (name -> table); with
+    `secured`, the pages tell nothing about which sheets exist."""
     versions = {path.name: _digest(path) for path in DIST.glob("*") if path.is_file()}
 
     def asset(name: str) -> str:
         return f"/static/{name}?v={versions.get(name, 'missing')}"
 
     async def index(request: Request) -> HTMLResponse:
-        links = "".join(
-            f'<li><a href="/sheets/{quote(name, safe="")}">{escape(name)}</a></li>'
-            for name in sorted(sheets)
-        )
-        body = f"<main><h1>Cellsync</h1><h2>Sheets</h2><ul data-testid='sheets'>{links}</ul></main>"
-        return HTMLResponse(PAGE.format(title="Sheets", head="", body=body))
+        head = f'<script type="module" src="{asset("index.js")}"></script>'
+        return HTMLResponse(PAGE.format(title="Sheets", head=head, body=INDEX_BODY))
 
     async def sheet(request: Request) -> HTMLResponse:
         name = request.path_params["name"]
-        if name not in sheets:
+        if name not in sheets and not secured:
             body = f"<main><h1>No sheet called {escape(name)}</h1><a href='/'>All sheets</a></main>"
             return HTMLResponse(PAGE.format(title="Not found", head="", body=body), 404)
         grid = request.query_params.get("grid", "tabulator")

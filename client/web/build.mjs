@@ -27,6 +27,7 @@ await Promise.all([
       cellsync: "src/cellsync.js",
       sheet: "src/page/sheet-page.js",
       handsontable: "src/page/handsontable-page.js",
+      index: "src/page/index.js",
     },
   }),
   esbuild.build({ ...common, format: "iife", entryPoints: { "service-worker": "src/service-worker.js" } }),

@@ -1,7 +1,11 @@
 // Marks on cells that a grid re-renders at will (virtual scrolling): other users' selections
 // outlined in their colour with their name, and cells the server refused, flashing with the
 // reason. Drawn as CSS rules keyed by row key and column, so rows scrolled into view later get
-// them too, and no grid cell is touched.
+// them too, and no grid cell is touched. The rules live in a constructed style sheet, which the
+// page's Content-Security-Policy allows where it refuses inline <style>; what other users sent
+// reaches them only as checked colours and quoted strings.
+import { checkedColour } from "./presence.js";
+
 /** Quotes text as a CSS string (for `content:` and attribute selectors). */
 export function cssString(text) {
   return `"${String(text).replace(/[\\"\n\r\f]/g, (c) => `\\${c.charCodeAt(0).toString(16)} `)}"`;
@@ -21,9 +25,9 @@ export class CellMarks {
    * row's cells when column is "". */
   constructor(selector, document = window.document) {
     this.selector = selector;
-    this.style = document.createElement("style");
-    this.style.dataset.cellsync = "cell-marks";
-    document.head.appendChild(this.style);
+    this.document = document;
+    this.sheet = new document.defaultView.CSSStyleSheet();
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet];
     this.presence = "";
     this.refusals = "";
   }
@@ -34,9 +38,10 @@ export class CellMarks {
       .filter((person) => person.cursor)
       .map((person) => {
         const cell = this.selector(person.cursor.row, person.cursor.column);
+        const colour = checkedColour(person.colour, person.id);
         return (
-          `${cell} { outline: 2px solid ${person.colour}; outline-offset: -2px; position: relative; overflow: visible; }\n` +
-          `${cell}::before { ${LABEL} content: ${cssString(person.name)}; background: ${person.colour}; }`
+          `${cell} { outline: 2px solid ${colour}; outline-offset: -2px; position: relative; overflow: visible; }\n` +
+          `${cell}::before { ${LABEL} content: ${cssString(person.name)}; background: ${colour}; }`
         );
       })
       .join("\n");
@@ -58,10 +63,10 @@ export class CellMarks {
   }
 
   render() {
-    this.style.textContent = `${FLASH}\n${this.presence}\n${this.refusals}`;
+    this.sheet.replaceSync(`${FLASH}\n${this.presence}\n${this.refusals}`);
   }
 
   destroy() {
-    this.style.remove();
+    this.document.adoptedStyleSheets = this.document.adoptedStyleSheets.filter((sheet) => sheet !== this.sheet);
   }
 }

@@ -17,6 +17,12 @@ export function colourFor(clientId) {
   return COLOURS[clientId % COLOURS.length];
 }
 
+/** `colour` when it is a `#rrggbb` colour, else the client's own: whatever another client
+ * sent goes into CSS only once it is known to be a colour. */
+export function checkedColour(colour, clientId) {
+  return typeof colour === "string" && /^#[0-9a-f]{6}$/i.test(colour) ? colour : colourFor(clientId);
+}
+
 export class Presence {
   constructor(awareness, name) {
     this.awareness = awareness;
@@ -41,7 +47,8 @@ export class Presence {
     const people = [];
     this.awareness.getStates().forEach((state, id) => {
       if (id === this.awareness.clientID || !state.user) return;
-      people.push({ id, name: state.user.name || "anonymous", colour: state.user.colour, cursor: state.cursor ?? null });
+      const name = typeof state.user.name === "string" && state.user.name ? state.user.name : "anonymous";
+      people.push({ id, name, colour: checkedColour(state.user.colour, id), cursor: state.cursor ?? null });
     });
     return people;
   }

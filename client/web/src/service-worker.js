@@ -1,5 +1,6 @@
 // Network first, the cache when the network fails: pages and bundles keep loading offline, and
-// the latest version is used whenever the server can be reached.
+// the latest version is used whenever the server can be reached. The API's answers (rows,
+// sent as no-store) are never kept.
 const CACHE = "cellsync-pages-v1";
 
 self.addEventListener("install", () => self.skipWaiting());
@@ -7,7 +8,7 @@ self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim(
 
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  if (event.request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/ws/")) return;
+  if (event.request.method !== "GET" || url.origin !== self.location.origin || /^\/(ws|api)\//.test(url.pathname)) return;
   event.respondWith(fromNetworkOrCache(event.request));
 });
 

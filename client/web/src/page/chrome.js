@@ -1,6 +1,6 @@
 // The page around the grid: the connection state (and why the server refused it), who is here,
 // the user's name, the toolbar (or a read-only notice), and the cells that were refused.
-import { colourFor, rememberName } from "../presence.js";
+import { checkedColour, rememberName } from "../presence.js";
 
 const STATE_LABELS = { connected: "Connected", syncing: "Syncing…", offline: "Offline", refused: "Access refused" };
 const REFUSALS = {
@@ -73,13 +73,11 @@ export function renderChrome(root, connection, grid) {
   presence.subscribe((others) => {
     const me = { id: connection.provider.awareness.clientID, name: `${connection.user.name || "you"} (you)` };
     people.replaceChildren(
-      ...[me, ...others].map((person) =>
-        element(
-          "li",
-          { "data-testid": "person", style: `--colour: ${person.colour ?? colourFor(person.id)}` },
-          person.name,
-        ),
-      ),
+      ...[me, ...others].map((person) => {
+        const item = element("li", { "data-testid": "person" }, person.name);
+        item.style.setProperty("--colour", checkedColour(person.colour, person.id));
+        return item;
+      }),
     );
   });
   sheet.refused.subscribe((cells) => {
