@@ -11,6 +11,7 @@ proprietary, so that page asks for the user's licence key (`&license=KEY`).
 """
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
@@ -20,6 +21,8 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+log = logging.getLogger(__name__)
 
 DIST = Path(__file__).resolve().parent.parent / "client" / "web" / "dist"
 GRIDS = {"tabulator": "sheet", "handsontable": "handsontable"}
@@ -67,6 +70,8 @@ def page_routes(sheets: Mapping[str, str], secured: bool = False) -> list[BaseRo
     """The HTTP routes of the browser client for the sheets served (name -> table); with
     `secured`, the pages tell nothing about which sheets exist."""
     versions = {path.name: _digest(path) for path in DIST.glob("*") if path.is_file()}
+    if not versions:
+        log.error("no browser bundle in %s: the sheet pages cannot load (reinstall cellsync)", DIST)
 
     def asset(name: str) -> str:
         return f"/static/{name}?v={versions.get(name, 'missing')}"

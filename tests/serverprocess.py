@@ -26,12 +26,21 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`cellsync ARGS...` as a subprocess serving on `port`."""
+    """`cellsync ARGS...` (this checkout's, unless another `executable` is given) as a
+    subprocess serving on `port`."""
 
     def __init__(
-        self, args: list[str], log_path: Path, *, port: int, cwd: Path = ROOT, **settings: str
+        self,
+        args: list[str],
+        log_path: Path,
+        *,
+        port: int,
+        cwd: Path = ROOT,
+        executable: list[str] | None = None,
+        **settings: str,
     ) -> None:
         self.args = args
+        self.executable = executable or [sys.executable, "-m", "client"]
         self.log_path = log_path
         self.port = port
         self.cwd = cwd
@@ -59,7 +68,7 @@ class ServerProcess:
     async def start(self, timeout: float = 20) -> "ServerProcess":
         env = {**os.environ, **self.settings}
         log = self.log_path.open("ab")
-        command = [sys.executable, "-m", "client", *self.args]
+        command = [*self.executable, *self.args]
         self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
