@@ -5,6 +5,7 @@ column it belongs to (type, nullability, length, choices, read-only). What fails
 a server transaction of its own: the previous value, or nothing where there was none. Both
 updates leave in the same broadcast frame, so other clients never show the invalid value. The
 sender learns which cell and why from the document's `refusals` map, which reaches offline tabs.
+`meta` and `refusals` are the server's: whatever a client changes in them is put back too.
 """
 
 from collections.abc import Callable, Iterator
@@ -44,9 +45,11 @@ class DocumentGuard:
         self._checking = False
         self._found: list[Violation] = []
         self._meta_touched = False
+        self._refusals_before: dict[str, Any] = {}  # entries a client changed: what they held
         self._subscriptions = [
             self._rows.observe_deep(self._on_rows),
             self._meta.observe_deep(self._on_meta),
+            self._refusals.observe_deep(self._on_refusals),
         ]
 
     @contextmanager
@@ -62,9 +65,15 @@ class DocumentGuard:
         """Puts back what the last client update broke; returns what was wrong."""
         found, self._found = self._found, []
         republish, self._meta_touched = self._meta_touched, False
-        if not found and not republish:
+        refusals_before, self._refusals_before = self._refusals_before, {}
+        if not found and not republish and not refusals_before:
             return []
         with self.doc.transaction():
+            for key, entry in refusals_before.items():
+                if entry is MISSING:
+                    self._refusals.pop(key, None)
+                else:
+                    self._refusals[key] = entry
             for violation in found:
                 self._put_back(violation)
                 refuse(
@@ -80,12 +89,25 @@ class DocumentGuard:
         return found
 
     def close(self) -> None:
-        self._rows.unobserve(self._subscriptions[0])
-        self._meta.unobserve(self._subscriptions[1])
+        for shared, subscription in zip(
+            (self._rows, self._meta, self._refusals), self._subscriptions, strict=True
+        ):
+            shared.unobserve(subscription)
 
     def _on_meta(self, events: list) -> None:
         if self._checking:
             self._meta_touched = True
+
+    def _on_refusals(self, events: list) -> None:
+        """`refusals` is the server's: what a client changes there is put back."""
+        if not self._checking:
+            return
+        for event in events:
+            if event.path:  # inside an entry a client made a map: that entry goes
+                self._refusals_before.setdefault(str(event.path[0]), MISSING)
+                continue
+            for key, change in event.keys.items():
+                self._refusals_before.setdefault(key, change.get("oldValue", MISSING))
 
     def _on_rows(self, events: list) -> None:
         if not self._checking:

@@ -167,3 +167,24 @@ async def test_a_refusal_is_bounded_and_the_refused_value_leaves_every_copy(
         assert len(stored["reason"]) <= 200, stored["reason"]
         assert stored["value"] is None or len(str(stored["value"])) <= 200, stored["value"]
     await sender.close()
+
+
+async def test_the_refusals_map_is_written_by_the_server_only(things):
+    sender = await RawClient.connect(things.url, "things")
+    await sender.synced.wait()
+    await edit(sender, set_cell("qty", "lots"))  # a real refusal
+    refusals = sender.doc.get("refusals", type=Map)
+    await eventually(lambda: "1\x00qty" in refusals, what="the real refusal")
+    real = refusals.to_py()
+
+    def tamper(doc) -> None:
+        shared = doc.get("refusals", type=Map)
+        del shared["1\x00qty"]
+        shared["2\x00label"] = {"reason": "<b>spoofed</b>", "value": "x" * 10_000}
+        shared["3\x00label"] = Map({"reason": "a map"})
+
+    await edit(sender, tamper)
+    await eventually(lambda: refusals.to_py() == real, what="the sender's copy put back")
+    async with open_sheet(things.url, "things") as sheet:
+        assert sheet.doc.get("refusals", type=Map).to_py() == real
+    await sender.close()
