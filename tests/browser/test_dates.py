@@ -48,9 +48,11 @@ def create_dated_table(url: str, zone: str | None = None) -> None:
     engine.dispose()
 
 
-async def open_in_locale(browser, server, user: str, locale: str) -> SheetPage:
+async def open_in_locale(
+    browser, server, user: str, locale: str, grid: str = "tabulator"
+) -> SheetPage:
     context = await browser.new_context(viewport={"width": 1200, "height": 700}, locale=locale)
-    return await SheetPage.open(context, server.http, "dated", user)
+    return await SheetPage.open(context, server.http, "dated", user, grid=grid)
 
 
 async def edit_then_mark(page: SheetPage, database_url: str, mark: str) -> None:
@@ -158,4 +160,24 @@ async def test_a_time_picked_keeps_the_offset(server_factory, database_url, open
     await edit_then_mark(a, database_url, "after the pick")
     assert datetime.fromisoformat(table_rows(database_url, "dated")["1"]["at"]) == AT.replace(
         hour=12
+    )
+
+
+@ON_POSTGRESQL
+async def test_handsontable_takes_a_datetime_with_an_offset_and_a_locale_date(
+    server_factory, database_url, browser
+):
+    """The Handsontable binding reads cells with the same functions (values.js)."""
+    create_dated_table(database_url, zone="Europe/Helsinki")
+    server = await server_factory({"dated": "dated"})
+    a = await open_in_locale(browser, server, "Ada", "en-GB", grid="handsontable")
+    await a.expect_text("1", "at", AT_TEXT)
+    await a.type_into("1", "at", "2025-01-31T11:20:30.123456+02:00")
+    await a.wait_value("1", "at", "2025-01-31T11:20:30.123456+02:00")
+    await a.type_into("1", "day", "31/01/2025")
+    await a.wait_value("1", "day", "2025-01-31")
+    await a.expect_text("1", "day", "2025-01-31")
+    await table_shows(database_url, {("1", "day"): "2025-01-31"}, table="dated")
+    assert datetime.fromisoformat(table_rows(database_url, "dated")["1"]["at"]) == AT.replace(
+        hour=11
     )
