@@ -94,6 +94,7 @@ async def test_a_date_in_the_users_locale_is_stored_as_iso(server_factory, datab
     british = await open_in_locale(browser, server, "Ada", "en-GB")
     american = await open_in_locale(browser, server, "Bob", "en-US")
     await british.type_into("1", "day", "31/01/2025")
+    await british.expect_text("1", "day", "2025-01-31")
     await american.expect_text("1", "day", "2025-01-31")
     await american.type_into("1", "day", "2/28/2025")
     await british.expect_text("1", "day", "2025-02-28")
