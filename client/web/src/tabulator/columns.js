@@ -1,6 +1,7 @@
 // Tabulator column definitions from the document's `meta.columns`: typed editors, and no editor
 // for the primary key, read-only columns, or any column of a read-only sheet. Editors take any
 // text: the sheet refuses what a column cannot take, and the grid shows why.
+import { dateEditor } from "./date-editor.js";
 
 const NUMERIC = new Set(["integer", "number", "decimal"]);
 // Column widths are estimated from the characters of the header and of the first rows:
@@ -56,9 +57,8 @@ function editor(column) {
     case "boolean":
       return { editor: "tickCross", editorParams: { tristate: column.nullable } };
     case "date":
-      return { editor: "date" };
     case "datetime":
-      return { editor: "datetime" };
+      return { editor: dateEditor(column.type) };
     default:
       return { editor: "input", editorParams: { selectContents: true } };
   }
