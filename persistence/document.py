@@ -1,4 +1,4 @@
-"""The shared sheet document, layout version 1 (see "The sheet document" in DESIGN.md).
+"""The shared sheet document, layout version 1 (docs/sheet-document.md).
 
 Map `meta` describes the table, Map `rows` holds row key -> Map(column -> scalar), Array `order`
 lists row keys in display order. JavaScript reads and writes the same layout, so cells hold only

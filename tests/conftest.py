@@ -32,7 +32,8 @@ ITEM_STATUSES = ("draft", "active", "it's done")
 
 
 def _start_postgresql() -> None:
-    """Start the local cluster, as DESIGN.md's "Services on the test machines" says."""
+    """Start the local cluster with pg_ctlcluster if it stopped (not through systemctl: test
+    machines may run without systemd)."""
     for version in os.listdir("/etc/postgresql"):
         subprocess.run(
             ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],

@@ -1,4 +1,5 @@
-"""Debian Chromium (DESIGN.md): no sandbox or GPU in containers; no traffic but the page's."""
+"""Debian's Chromium, as Playwright cannot download its own here: no sandbox or GPU in
+containers; no traffic but the page's."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 // JSON response per command on stdout ({"id": 1, ...} or {"id": 1, "error": "..."}).
 // Unsolicited lines carry "event" instead of "id": ready, status, sync, close, closed.
 // BigInt values travel as {"$bigint": "123"} in both directions.
-// The document layout is DESIGN.md "The sheet document (version 1)": meta, rows, order.
+// The document layout is docs/sheet-document.md (version 1): meta, rows, order, refusals.
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'

@@ -1,4 +1,4 @@
-// The sheet document, layout version 1 (DESIGN.md, "The sheet document"): the same layout that
+// The sheet document, layout version 1 (docs/sheet-document.md): the same layout that
 // persistence/document.py reads and writes.
 import * as Y from "yjs";
 
