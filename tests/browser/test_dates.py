@@ -24,6 +24,15 @@ AT_TEXT = "2025-01-31T10:20:30.123456+02:00"
 ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
+@pytest.fixture
+async def dated(server_factory, database_url):
+    """A server of the "dated" sheet; on PostgreSQL the database's time zone is Helsinki's,
+    so that its sessions show timestamps with an offset of their own."""
+    zone = "Europe/Helsinki" if database_url.startswith("postgresql") else None
+    create_dated_table(database_url, zone=zone)
+    return await server_factory({"dated": "dated"})
+
+
 def create_dated_table(url: str, zone: str | None = None) -> None:
     """Table "dated": one row with a date and a timestamp with time zone; `zone` (PostgreSQL)
     is the database's time zone, in which its sessions show timestamps."""
@@ -62,13 +71,9 @@ async def edit_then_mark(page: SheetPage, database_url: str, mark: str) -> None:
     await table_shows(database_url, {("1", "label"): mark}, table="dated")
 
 
-async def test_an_iso_date_typed_is_stored_and_shown_as_typed(
-    server_factory, database_url, open_on
-):
-    create_dated_table(database_url)
-    server = await server_factory({"dated": "dated"})
-    a = await open_on(server, "Ada", sheet="dated")
-    b = await open_on(server, "Bob", sheet="dated")
+async def test_an_iso_date_typed_is_stored_and_shown_as_typed(dated, database_url, open_on):
+    a = await open_on(dated, "Ada", sheet="dated")
+    b = await open_on(dated, "Bob", sheet="dated")
     await a.type_into("1", "day", "2025-01-31")
     await a.wait_value("1", "day", "2025-01-31")
     await a.expect_text("1", "day", "2025-01-31")
@@ -76,10 +81,8 @@ async def test_an_iso_date_typed_is_stored_and_shown_as_typed(
     await table_shows(database_url, {("1", "day"): "2025-01-31"}, table="dated")
 
 
-async def test_a_date_picked_in_the_native_picker_is_stored(server_factory, database_url, open_on):
-    create_dated_table(database_url)
-    server = await server_factory({"dated": "dated"})
-    a = await open_on(server, "Ada", sheet="dated")
+async def test_a_date_picked_in_the_native_picker_is_stored(dated, database_url, open_on):
+    a = await open_on(dated, "Ada", sheet="dated")
     await a.cell("1", "day").dblclick()
     # The picker's own input: what Chromium's calendar sets when a day is clicked in it.
     await a.page.locator(f"{EDITING} input[type=date]").fill("2025-02-28")
@@ -88,11 +91,9 @@ async def test_a_date_picked_in_the_native_picker_is_stored(server_factory, data
     await table_shows(database_url, {("1", "day"): "2025-02-28"}, table="dated")
 
 
-async def test_a_date_in_the_users_locale_is_stored_as_iso(server_factory, database_url, browser):
-    create_dated_table(database_url)
-    server = await server_factory({"dated": "dated"})
-    british = await open_in_locale(browser, server, "Ada", "en-GB")
-    american = await open_in_locale(browser, server, "Bob", "en-US")
+async def test_a_date_in_the_users_locale_is_stored_as_iso(dated, database_url, browser):
+    british = await open_in_locale(browser, dated, "Ada", "en-GB")
+    american = await open_in_locale(browser, dated, "Bob", "en-US")
     await british.type_into("1", "day", "31/01/2025")
     await british.expect_text("1", "day", "2025-01-31")
     await american.expect_text("1", "day", "2025-01-31")
@@ -101,10 +102,8 @@ async def test_a_date_in_the_users_locale_is_stored_as_iso(server_factory, datab
     await table_shows(database_url, {("1", "day"): "2025-02-28"}, table="dated")
 
 
-async def test_an_invalid_date_is_refused_with_its_reason(server_factory, database_url, open_on):
-    create_dated_table(database_url)
-    server = await server_factory({"dated": "dated"})
-    a = await open_on(server, "Ada", sheet="dated")
+async def test_an_invalid_date_is_refused_with_its_reason(dated, database_url, open_on):
+    a = await open_on(dated, "Ada", sheet="dated")
     before = table_rows(database_url, "dated")["1"]
     await a.type_into("1", "day", "2025-02-30")
     await expect_refused(a, "1", "day", "2025-02-30 is not a date")
@@ -118,11 +117,9 @@ async def test_an_invalid_date_is_refused_with_its_reason(server_factory, databa
 
 @ON_POSTGRESQL
 async def test_a_datetime_keeps_its_offset_and_microseconds_through_the_editor(
-    server_factory, database_url, open_on
+    dated, database_url, open_on
 ):
-    create_dated_table(database_url, zone="Europe/Helsinki")
-    server = await server_factory({"dated": "dated"})
-    a = await open_on(server, "Ada", sheet="dated")
+    a = await open_on(dated, "Ada", sheet="dated")
     await a.expect_text("1", "at", AT_TEXT)
     await a.cell("1", "at").dblclick()
     await expect(a.page.locator(f"{EDITING} input:focus")).to_have_value(AT_TEXT)
@@ -148,10 +145,8 @@ async def test_a_datetime_keeps_its_offset_and_microseconds_through_the_editor(
 
 
 @ON_POSTGRESQL
-async def test_a_time_picked_keeps_the_offset(server_factory, database_url, open_on):
-    create_dated_table(database_url, zone="Europe/Helsinki")
-    server = await server_factory({"dated": "dated"})
-    a = await open_on(server, "Ada", sheet="dated")
+async def test_a_time_picked_keeps_the_offset(dated, database_url, open_on):
+    a = await open_on(dated, "Ada", sheet="dated")
     await a.expect_text("1", "at", AT_TEXT)
     await a.cell("1", "at").dblclick()
     picker = a.page.locator(f"{EDITING} input[type=datetime-local]")
@@ -166,12 +161,10 @@ async def test_a_time_picked_keeps_the_offset(server_factory, database_url, open
 
 @ON_POSTGRESQL
 async def test_handsontable_takes_a_datetime_with_an_offset_and_a_locale_date(
-    server_factory, database_url, browser
+    dated, database_url, browser
 ):
     """The Handsontable binding reads cells with the same functions (values.js)."""
-    create_dated_table(database_url, zone="Europe/Helsinki")
-    server = await server_factory({"dated": "dated"})
-    a = await open_in_locale(browser, server, "Ada", "en-GB", grid="handsontable")
+    a = await open_in_locale(browser, dated, "Ada", "en-GB", grid="handsontable")
     await a.expect_text("1", "at", AT_TEXT)
     await a.type_into("1", "at", "2025-01-31T11:20:30.123456+02:00")
     await a.wait_value("1", "at", "2025-01-31T11:20:30.123456+02:00")
