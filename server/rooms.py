@@ -9,10 +9,12 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+import sqlalchemy as sa
 from pycrdt import Doc
 
 from persistence.document import publish_meta
 from persistence.sheet_store import SheetStore
+from server.database_health import DatabaseHealth, reason_of
 from server.fanout import Fanout
 from server.log_writer import LogWriter
 from server.persistence_worker import PersistenceWorker
@@ -26,6 +28,14 @@ class UnknownSheet(LookupError):
     pass
 
 
+class SheetUnavailable(Exception):
+    """The sheet cannot be loaded now (the database is unreachable, say); worth a retry."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"sheet {name[:100]} cannot be loaded yet: {reason}")
+        self.reason = str(self)
+
+
 class Rooms:
     def __init__(
         self,
@@ -34,6 +44,7 @@ class Rooms:
         writer: LogWriter,
         worker: PersistenceWorker,
         fanout: Fanout,
+        health: DatabaseHealth,
         *,
         merge_window: float,
         idle_seconds: float,
@@ -43,6 +54,7 @@ class Rooms:
         self.writer = writer
         self.worker = worker
         self.fanout = fanout
+        self.health = health
         self.merge_window = merge_window
         self.idle_seconds = idle_seconds
         self._rooms: dict[str, asyncio.Future[Room]] = {}
@@ -64,14 +76,40 @@ class Rooms:
             future = self._rooms[name] = asyncio.ensure_future(self._load(name))
         try:
             room = await asyncio.shield(future)
-        except Exception:
+        except Exception as exc:
             if self._rooms.get(name) is future:
                 del self._rooms[name]
-            raise
+            raise self._unavailable(name, exc) from exc
+        if self.health.succeeded(f"sheet {name}: load"):
+            log.info("sheet %s: loads again", name)
         timer = self._idle_timers.pop(name, None)
         if timer is not None:
             timer.cancel()
         return room
+
+    async def document(self, name: str) -> bytes:
+        """The sheet's document as an update, for readers: from its live room, else from the
+        log or the table, writing nothing."""
+        room = self.live(name)
+        if room is not None:
+            return room.doc.get_update()
+        try:
+            return await asyncio.to_thread(self.store.peek, name, self.sheets[name])
+        except Exception as exc:
+            raise self._unavailable(name, exc) from exc
+
+    def live(self, name: str) -> Room | None:
+        future = self._rooms.get(name)
+        return future.result() if future and future.done() and not future.exception() else None
+
+    def _unavailable(self, name: str, exc: Exception) -> SheetUnavailable:
+        """Reports a failed load (logged once per outage) as a refusal worth a retry."""
+        if isinstance(exc, SheetUnavailable):
+            return exc
+        if self.health.failed(f"sheet {name}: load", "room_load", exc):
+            log.warning("sheet %s: cannot be loaded (%s)", name, reason_of(exc),
+                        exc_info=not isinstance(exc, sa.exc.DBAPIError))  # fmt: skip
+        return SheetUnavailable(name, reason_of(exc))
 
     def release(self, room: Room) -> None:
         """Called when a client leaves: an empty room is unloaded after a grace period."""
@@ -87,9 +125,10 @@ class Rooms:
         self._idle_timers.clear()
         await asyncio.gather(*self._unloading.values(), return_exceptions=True)
         for room in self.loaded():
-            await self.worker.detach(room.name)
+            await self.worker.flush(room.name)
         await self.writer.flush()
         for room in self.loaded():
+            self.worker.detach(room.name)
             room.close()
         self._rooms.clear()
 
@@ -121,11 +160,18 @@ class Rooms:
         self._unloading[room.name] = asyncio.ensure_future(self._unload(room))
 
     async def _unload(self, room: Room) -> None:
+        """Unloads the room once its table and log are written; while its log cannot be
+        written, the room stays loaded, with its table writer, and tries again when idle."""
         try:
-            await self.worker.detach(room.name)
-            await self.writer.flush(room.name)
-        except Exception:
-            log.exception("sheet %s: log not durable; keeping the room loaded", room.name)
+            while True:
+                await self.worker.flush(room.name)  # its outcome goes into the log too
+                await self.writer.flush(room.name)
+                if not self.writer.pending(room.name):
+                    break
+        except Exception as exc:
+            log.warning(
+                "sheet %s: log not durable (%s); keeping the room loaded", room.name, reason_of(exc)
+            )
             future = asyncio.get_running_loop().create_future()
             future.set_result(room)
             self._rooms[room.name] = future
@@ -133,5 +179,6 @@ class Rooms:
             return
         finally:
             del self._unloading[room.name]
+        self.worker.detach(room.name)
         room.close()
         log.info("sheet %s unloaded", room.name)
