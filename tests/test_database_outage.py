@@ -233,3 +233,28 @@ async def loads(server: ServerProcess) -> bool:
             return len(sheet.rows()) == 10
     except (ConnectionError, websockets.ConnectionClosed, TimeoutError):
         return False
+
+
+@pytest.mark.timeout(60)
+async def test_a_room_whose_unload_failed_keeps_its_table_writer(own_postgresql, tmp_path):
+    create_items_table(own_postgresql.url)
+    server = await serving(own_postgresql, tmp_path, CELLSYNC_IDLE_SECONDS="0.5").start()
+    try:
+        async with open_sheet(server.url, "items") as sheet:
+            await asyncio.to_thread(own_postgresql.stop)
+            sheet.set("1", "notes", "during the outage")
+        await eventually(lambda: "keeping the room loaded" in server.log(), timeout=15)
+        async with open_sheet(server.url, "items") as sheet:
+            await asyncio.to_thread(own_postgresql.start)
+            sheet.set("2", "notes", "after the outage")
+            await eventually(
+                lambda: notes_in_table(own_postgresql.url, "during the outage", "after the outage"),
+                timeout=20,
+                what="both edits in the table",
+            )
+    finally:
+        server.kill()
+
+
+def notes_in_table(url: str, *notes: str) -> bool:
+    return set(notes) <= {row["notes"] for row in table_rows(url).values()}
