@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from persistence.database import create_engine
 from persistence.schema import reflect_table
 from persistence.settings import Settings
+from persistence.sheet_claims import sheet_claims
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
 from server.api import api_routes
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> Starlette:
         worker,
         SingleProcess(),
         health,
+        sheet_claims(engine),
         merge_window=settings.merge_window,
         idle_seconds=settings.idle_seconds,
     )

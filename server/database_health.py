@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import psycopg
 import sqlalchemy as sa
 
 from persistence.database import CellsyncDatabaseError, check_connection, safe_url
@@ -49,9 +50,14 @@ def reason_of(exc: BaseException) -> str:
     inner = getattr(exc, "orig", None) or exc
     lines = str(inner).strip().splitlines()
     line = lines[0] if lines else type(inner).__name__
-    if isinstance(exc, sa.exc.OperationalError):
+    if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
         line = line.rsplit(": ", 1)[-1].strip()
     return line[:200]
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """An error the database or its driver reported (no traceback needed), not a bug."""
+    return isinstance(exc, sa.exc.DBAPIError | psycopg.Error)
 
 
 class Backoff:

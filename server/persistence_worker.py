@@ -30,7 +30,7 @@ from persistence.sheet_replica import SheetReplica
 from persistence.table_watch import is_watched
 from persistence.table_writer import FlushResult, TableWriter
 from persistence.update_log import merge
-from server.database_health import Backoff, DatabaseHealth
+from server.database_health import Backoff, DatabaseHealth, is_database_error
 from server.room import Room
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class PersistenceWorker:
                 name,
                 self.health.failing[f"sheet {name}: table write"],
                 sheet.pending_rows,
-                exc_info=not isinstance(exc, sa.exc.DBAPIError),  # a bug's traceback, once
+                exc_info=not is_database_error(exc),  # a bug's traceback, once
             )
         sheet.retry_at = time.monotonic() + sheet.write_backoff.delay()
 

@@ -1,20 +1,22 @@
 """Loads rooms on first use and unloads them once idle and durable.
 
-Two clients opening a new room at once share one load. A room is unloaded `idle_seconds` after
-its last client leaves, and only after its log writes are durable; a client that arrives while
-that is under way waits for it, then loads the room afresh from the log.
+Two clients opening a new room at once share one load, which first claims the sheet: a sheet
+another process serves is refused (`SheetTaken`) until that process lets it go. A room is
+unloaded `idle_seconds` after its last client leaves, and only after its log writes are
+durable; a client that arrives while that is under way waits for it, then loads the room
+afresh from the log.
 """
 
 import asyncio
 import logging
 from collections.abc import Mapping
 
-import sqlalchemy as sa
 from pycrdt import Doc
 
 from persistence.document import publish_meta
+from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.sheet_store import SheetStore
-from server.database_health import DatabaseHealth, reason_of
+from server.database_health import DatabaseHealth, is_database_error, reason_of
 from server.fanout import Fanout
 from server.log_writer import LogWriter
 from server.persistence_worker import PersistenceWorker
@@ -45,6 +47,7 @@ class Rooms:
         worker: PersistenceWorker,
         fanout: Fanout,
         health: DatabaseHealth,
+        claims: PostgresClaims | FileClaims | NoClaims,
         *,
         merge_window: float,
         idle_seconds: float,
@@ -55,6 +58,7 @@ class Rooms:
         self.worker = worker
         self.fanout = fanout
         self.health = health
+        self.claims = claims
         self.merge_window = merge_window
         self.idle_seconds = idle_seconds
         self._rooms: dict[str, asyncio.Future[Room]] = {}
@@ -79,6 +83,8 @@ class Rooms:
         except Exception as exc:
             if self._rooms.get(name) is future:
                 del self._rooms[name]
+            if isinstance(exc, SheetTaken):
+                raise
             raise self._unavailable(name, exc) from exc
         if self.health.succeeded(f"sheet {name}: load"):
             log.info("sheet %s: loads again", name)
@@ -108,7 +114,7 @@ class Rooms:
             return exc
         if self.health.failed(f"sheet {name}: load", "room_load", exc):
             log.warning("sheet %s: cannot be loaded (%s)", name, reason_of(exc),
-                        exc_info=not isinstance(exc, sa.exc.DBAPIError))  # fmt: skip
+                        exc_info=not is_database_error(exc))  # fmt: skip
         return SheetUnavailable(name, reason_of(exc))
 
     def release(self, room: Room) -> None:
@@ -130,9 +136,18 @@ class Rooms:
         for room in self.loaded():
             self.worker.detach(room.name)
             room.close()
+            self.claims.release(room.name)
         self._rooms.clear()
 
     async def _load(self, name: str) -> Room:
+        await asyncio.to_thread(self.claims.claim, name)
+        try:
+            return await self._open(name)
+        except BaseException:
+            await asyncio.to_thread(self.claims.release, name)
+            raise
+
+    async def _open(self, name: str) -> Room:
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
         doc = Doc()
         doc.apply_update(loaded.update)
@@ -181,4 +196,5 @@ class Rooms:
             del self._unloading[room.name]
         self.worker.detach(room.name)
         room.close()
+        await asyncio.to_thread(self.claims.release, room.name)
         log.info("sheet %s unloaded", room.name)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from starlette.websockets import WebSocket
 
 from persistence.settings import Settings
+from persistence.sheet_claims import SheetTaken
 from persistence.tokens import Grant
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.connection import (
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_PROTOCOL_ERROR = 4400
 CLOSE_UNKNOWN_SHEET = 4404
+CLOSE_SERVED_ELSEWHERE = 4409
 CLOSE_SERVER_ERROR = 1011
 CLOSE_TRY_AGAIN = 1013
 HELD_TOO_MUCH = "the database is unreachable and this server holds too many unwritten edits"
@@ -90,6 +92,8 @@ class SheetSocket:
             raise Refused(CLOSE_UNKNOWN_SHEET, f"unknown sheet: {name[:100]}") from None
         except SheetUnavailable as exc:
             raise Refused(CLOSE_TRY_AGAIN, exc.reason) from None
+        except SheetTaken as exc:
+            raise Refused(CLOSE_SERVED_ELSEWHERE, exc.reason) from None
         except MissingFrameWriter as exc:
             log.error("%s", exc)
             raise Refused(CLOSE_SERVER_ERROR, "server misconfigured") from None
