@@ -38,19 +38,23 @@ class Imported:
 
 
 async def snapshot(workspace: Workspace, name: str, label: str | None) -> Snapshotted:
-    """Writes the sheet's current document into its table, then records it as a version."""
+    """Writes the sheet's current document into its table, then records it as a version.
+    Through a running server, the server writes it from its live document and tells every
+    client the new keys; without one, the snapshot writes it and puts the keys in the log."""
     schema = workspace.schema(name)
     async with workspace.document(name) as opened:
         doc = opened.doc
-        flush = await asyncio.to_thread(
-            write_document, workspace.engine, name, schema, doc.get_update()
-        )
-        # Through the server, its worker finds these rows written and tells every client their
-        # keys (the server takes no keys from clients); into the log, the snapshot does it.
-        if flush.write_back is not None and not opened.live:
-            doc.apply_update(flush.write_back)
+        if opened.live:
+            result = await workspace.flush(name)
+        else:
+            flush = await asyncio.to_thread(
+                write_document, workspace.engine, name, schema, doc.get_update()
+            )
+            if flush.write_back is not None:
+                doc.apply_update(flush.write_back)
+            result = flush.result
         version = await _record(workspace, name, doc, label)
-    return Snapshotted(name, version, flush.result, opened.live)
+    return Snapshotted(name, version, result, opened.live)
 
 
 async def restore(workspace: Workspace, name: str, version: int) -> Restored:

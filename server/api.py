@@ -98,6 +98,16 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             }
         )
 
+    async def flush(request: Request, name: str) -> Response:
+        """Writes the live sheet's table now: `cellsync snapshot` asks for it rather than
+        writing the table from its own copy, which may be older than what the server wrote."""
+        result = await rooms.flush(name)
+        refusals = [
+            {"key": r.key, "columns": list(r.columns), "reason": r.reason} for r in result.refusals
+        ]
+        counts = {"inserted": result.inserted, "updated": result.updated}
+        return JSONResponse({**counts, "deleted": result.deleted, "refusals": refusals})
+
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -105,6 +115,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         Route("/api/sheets", sheets),
         Route("/api/sheets/{name}.csv", one_sheet(sheet_csv)),
         Route("/api/sheets/{name}/status", one_sheet(status)),
+        Route("/api/sheets/{name}/flush", one_sheet(flush), methods=["POST"]),
         Route("/api/sheets/{name}", one_sheet(sheet)),
         Route("/metrics", prometheus),
     ]

@@ -144,15 +144,16 @@ class PersistenceWorker:
         for source in (f"sheet {name}: table write", f"sheet {name}: table read"):
             self.health.succeeded(source)  # no longer this server's trouble
 
-    async def flush(self, name: str) -> None:
-        """Writes the sheet's pending changes now (waiting for a flush under way)."""
+    async def flush(self, name: str) -> FlushResult | None:
+        """Writes the sheet's pending changes now (waiting for a flush under way); None when
+        the write failed (it is retried)."""
         sheet = self._sheets[name]
         if sheet.flushing is not None:
             await asyncio.shield(sheet.flushing)
         if sheet.timer is not None:
             sheet.timer.cancel()
             sheet.timer = None
-        await self._flush(sheet)
+        return await self._flush(sheet)
 
     def lag(self, name: str) -> SheetLag | None:
         sheet = self._sheets.get(name)
@@ -186,7 +187,7 @@ class PersistenceWorker:
         sheet.timer = None
         sheet.flushing = asyncio.ensure_future(self._flush(sheet))
 
-    async def _flush(self, sheet: _Sheet) -> None:
+    async def _flush(self, sheet: _Sheet) -> FlushResult | None:
         name = sheet.room.name
         started = time.perf_counter()
         result = None
@@ -217,6 +218,7 @@ class PersistenceWorker:
         if sheet.pending_rows and sheet.first_change is None:
             sheet.first_change = time.monotonic()
         self._arm(sheet)
+        return result
 
     def _write_failed(self, sheet: _Sheet, exc: Exception) -> None:
         """Reports a failed flush (once per outage) and puts off its retry."""

@@ -16,6 +16,7 @@ from pycrdt import Doc
 from persistence.document import publish_meta
 from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.sheet_store import SheetStore
+from persistence.table_writer import FlushResult
 from server.database_health import DatabaseHealth, is_database_error, reason_of
 from server.fanout import Fanout
 from server.log_writer import LogWriter
@@ -103,6 +104,19 @@ class Rooms:
             return await asyncio.to_thread(self.store.peek, name, self.sheets[name])
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
+
+    async def flush(self, name: str) -> FlushResult:
+        """Writes the live sheet's table and log now, from the room's document."""
+        if self.live(name) is None:
+            raise SheetUnavailable(name, "it is not open on this server")
+        result = await self.worker.flush(name)
+        if result is None:
+            raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
+        try:
+            await self.writer.flush(name)  # the outcome (new keys) is durable too
+        except Exception as exc:
+            raise self._unavailable(name, exc) from exc
+        return result
 
     def live(self, name: str) -> Room | None:
         future = self._rooms.get(name)

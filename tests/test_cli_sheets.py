@@ -206,3 +206,19 @@ def without_id(row: dict) -> dict:
 
 def original_names() -> list[str]:
     return [f"item {i}" for i in range(1, 11)]
+
+
+async def test_a_snapshot_through_a_server_has_the_server_write_the_table(
+    server_factory, database_url
+):
+    """The CLI's copy may be older than what the server wrote: it must not write the table."""
+    server = await server_factory(CELLSYNC_FLUSH_DEBOUNCE="60", CELLSYNC_FLUSH_MAX_DELAY="120")
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("2", "name", "edited live")
+        await eventually(lambda: api_shows(server, "edited live"), what="the edit reaches it")
+        done = await online(server, database_url, "snapshot", "items")
+        assert "0 rows inserted, 1 updated" in done.stdout, done.stderr
+        async with httpx.AsyncClient() as client:
+            status = (await client.get(f"{server.http}/api/sheets/items/status")).json()
+        assert status["rows_written"] == 1 and status["pending_rows"] == 0, status
+        assert table_rows(database_url)[1]["name"] == "edited live"
