@@ -81,6 +81,8 @@ async def import_csv(workspace: Workspace, name: str, lines: Iterable[str]) -> I
     """Appends the file's rows to the sheet, all or (at the first bad row) none."""
     schema = workspace.schema(name)
     rows = read_rows(lines, schema)
+    if schema.autoincrement:  # the database gives the keys, with a server or without
+        rows = [{column: v for column, v in row.items() if column != schema.pk} for row in rows]
     async with workspace.document(name) as opened:
         row_edits.apply(opened.doc, row_edits.appending(rows))
     return Imported(len(rows), opened.live, schema.autoincrement)

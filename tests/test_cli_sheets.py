@@ -222,3 +222,18 @@ async def test_a_snapshot_through_a_server_has_the_server_write_the_table(
             status = (await client.get(f"{server.http}/api/sheets/items/status")).json()
         assert status["rows_written"] == 1 and status["pending_rows"] == 0, status
         assert table_rows(database_url)[1]["name"] == "edited live"
+
+
+def test_import_without_a_server_skips_the_key_column_where_the_database_gives_keys(
+    items, tmp_path
+):
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text("id,name,qty\n1,imported one,5\n2,imported two,6\n")
+    imported = offline(items, "import", "items", str(csv_file))
+    assert "the database gives them keys" in imported.stdout, imported.stderr
+    done = offline(items, "snapshot", "items")
+    assert "2 rows inserted, 0 updated, 0 deleted, 0 refused" in done.stdout, done.stderr
+    rows = table_rows(items)
+    assert [row["name"] for row in rows[:2]] == ["item 1", "item 2"]
+    assert sorted(row["id"] for row in rows[10:]) == [11, 12]
+    assert sorted(row["name"] for row in rows[10:]) == ["imported one", "imported two"]
