@@ -54,6 +54,9 @@ class NoClaims:
     def claim(self, sheet: str) -> None:
         pass
 
+    def refresh(self) -> None:
+        pass
+
     def release(self, sheet: str) -> None:
         pass
 
@@ -72,6 +75,12 @@ class PostgresClaims:
             if not self._try(conn, sheet):
                 raise SheetTaken(sheet, self._holder(conn, sheet))
             self._held.add(sheet)
+
+    def refresh(self) -> None:
+        """Takes the held sheets back if the database lost them (a restart ends sessions)."""
+        with self._lock:
+            if self._held:
+                self._connection()
 
     def release(self, sheet: str) -> None:
         with self._lock:
@@ -134,6 +143,9 @@ class FileClaims:
         os.ftruncate(fd, 0)
         os.pwrite(fd, HOLDER.encode(), 0)
         self._files[sheet] = fd
+
+    def refresh(self) -> None:
+        """A file lock lasts as long as its process."""
 
     def release(self, sheet: str) -> None:
         fd = self._files.pop(sheet, None)

@@ -73,8 +73,10 @@ def create_app(settings: Settings) -> Starlette:
         if not policy.secured:
             log.warning("no CELLSYNC_SECRET: running open, anyone on this machine may edit")
         watching = asyncio.create_task(watcher.run())
+        claiming = asyncio.create_task(rooms.keep_claims())
         yield
         watching.cancel()
+        claiming.cancel()
         await rooms.close()
         worker.close()
         engine.dispose()

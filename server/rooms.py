@@ -131,6 +131,16 @@ class Rooms:
                         exc_info=not is_database_error(exc))  # fmt: skip
         return SheetUnavailable(name, reason_of(exc))
 
+    async def keep_claims(self, interval: float = 5.0) -> None:
+        """Runs until cancelled: takes the sheets this process serves back after the database
+        lost their claims (a PostgreSQL restart), before another process can take them."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.claims.refresh)
+            except Exception as exc:  # the database is down: its outage is reported elsewhere
+                log.debug("sheet claims not refreshed: %s", reason_of(exc))
+
     def release(self, room: Room) -> None:
         """Called when a client leaves: an empty room is unloaded after a grace period."""
         if room.connections or room.name in self._idle_timers:
