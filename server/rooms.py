@@ -17,7 +17,7 @@ from persistence.document import publish_meta
 from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.sheet_store import SheetStore
 from persistence.table_writer import FlushResult
-from server.database_health import DatabaseHealth, is_database_error, reason_of
+from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
 from server.fanout import Fanout
 from server.log_writer import LogWriter
 from server.persistence_worker import PersistenceWorker
@@ -148,20 +148,41 @@ class Rooms:
         loop = asyncio.get_running_loop()
         self._idle_timers[room.name] = loop.call_later(self.idle_seconds, self._unload_soon, room)
 
-    async def close(self) -> None:
-        """Writes everything pending; the server calls it on shutdown."""
+    async def close(self, patience: float = 30.0) -> None:
+        """Writes everything pending; the server calls it on shutdown. An unreachable database
+        is waited for, up to `patience` seconds, before the held updates are given up."""
         for timer in self._idle_timers.values():
             timer.cancel()
         self._idle_timers.clear()
         await asyncio.gather(*self._unloading.values(), return_exceptions=True)
         for room in self.loaded():
             await self.worker.flush(room.name)
-        await self.writer.flush()
+        await self._flush_log(patience)
         for room in self.loaded():
             self.worker.detach(room.name)
             room.close()
             self.claims.release(room.name)
         self._rooms.clear()
+
+    async def _flush_log(self, patience: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        backoff = Backoff(limit=2.0)
+        warned = False
+        while True:
+            try:
+                await self.writer.flush()
+                return
+            except Exception as exc:
+                if loop.time() > deadline:
+                    log.error("update log: database unreachable at shutdown (%s); edits held in "
+                              "memory are given up (clients that made them send them again when "
+                              "they reconnect)", reason_of(exc))  # fmt: skip
+                    raise
+                if not warned:
+                    log.warning("shutting down: waiting up to %gs for the database", patience)
+                    warned = True
+                await asyncio.sleep(backoff.delay())
 
     async def _load(self, name: str) -> Room:
         await asyncio.to_thread(self.claims.claim, name)

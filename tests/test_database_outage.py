@@ -258,3 +258,24 @@ async def test_a_room_whose_unload_failed_keeps_its_table_writer(own_postgresql,
 
 def notes_in_table(url: str, *notes: str) -> bool:
     return set(notes) <= {row["notes"] for row in table_rows(url).values()}
+
+
+@pytest.mark.timeout(60)
+async def test_a_shutdown_during_an_outage_waits_for_the_database(own_postgresql, tmp_path):
+    create_items_table(own_postgresql.url)
+    server = await serving(own_postgresql, tmp_path, CELLSYNC_IDLE_SECONDS="60").start()
+    try:
+        async with open_sheet(server.url, "items") as sheet:
+            await asyncio.to_thread(own_postgresql.stop)
+            sheet.set("5", "notes", "held at shutdown")
+            await eventually(lambda: "holding" in server.log(), what="the update held")
+        stopping = asyncio.create_task(server.stop(timeout=40))
+        await eventually(lambda: "waiting up to" in server.log(), timeout=10)
+        await asyncio.to_thread(own_postgresql.start)
+        await stopping
+        await server.start()
+        async with open_sheet(server.url, "items") as sheet:
+            assert sheet.row("5")["notes"] == "held at shutdown"
+    finally:
+        if server.process.poll() is None:
+            server.kill()
