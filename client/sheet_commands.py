@@ -38,19 +38,23 @@ class Imported:
 
 
 async def snapshot(workspace: Workspace, name: str, label: str | None) -> Snapshotted:
-    """Writes the sheet's current document into its table, then records it as a version."""
+    """Writes the sheet's current document into its table, then records it as a version.
+    Through a running server, the server writes it from its live document and tells every
+    client the new keys; without one, the snapshot writes it and puts the keys in the log."""
     schema = workspace.schema(name)
     async with workspace.document(name) as opened:
         doc = opened.doc
-        flush = await asyncio.to_thread(
-            write_document, workspace.engine, name, schema, doc.get_update()
-        )
-        # Through the server, its worker finds these rows written and tells every client their
-        # keys (the server takes no keys from clients); into the log, the snapshot does it.
-        if flush.write_back is not None and not opened.live:
-            doc.apply_update(flush.write_back)
+        if opened.live:
+            result = await workspace.flush(name)
+        else:
+            flush = await asyncio.to_thread(
+                write_document, workspace.engine, name, schema, doc.get_update()
+            )
+            if flush.write_back is not None:
+                doc.apply_update(flush.write_back)
+            result = flush.result
         version = await _record(workspace, name, doc, label)
-    return Snapshotted(name, version, flush.result, opened.live)
+    return Snapshotted(name, version, result, opened.live)
 
 
 async def restore(workspace: Workspace, name: str, version: int) -> Restored:
@@ -77,6 +81,8 @@ async def import_csv(workspace: Workspace, name: str, lines: Iterable[str]) -> I
     """Appends the file's rows to the sheet, all or (at the first bad row) none."""
     schema = workspace.schema(name)
     rows = read_rows(lines, schema)
+    if schema.autoincrement:  # the database gives the keys, with a server or without
+        rows = [{column: v for column, v in row.items() if column != schema.pk} for row in rows]
     async with workspace.document(name) as opened:
         row_edits.apply(opened.doc, row_edits.appending(rows))
     return Imported(len(rows), opened.live, schema.autoincrement)

@@ -7,10 +7,13 @@ and the next server to open the sheet starts from them.
 """
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import websockets
 from pycrdt import Doc
@@ -21,6 +24,7 @@ from persistence.document import read_meta
 from persistence.schema import TableSchema, reflect_table
 from persistence.settings import Settings
 from persistence.sheet_store import SheetStore
+from persistence.table_writer import FlushResult, Refusal
 from persistence.tokens import WRITE, mint
 from persistence.update_log import UpdateLog, merge
 
@@ -117,6 +121,33 @@ class Workspace:
                 return sheet.doc.get_update()
         return await asyncio.to_thread(self.store.peek, name, table)
 
+    async def flush(self, name: str) -> FlushResult:
+        """Has the running server write the sheet's table now, from its live document: the
+        CLI's copy may be older than what the server wrote, and must not revert it."""
+        base = self.server.replace("ws", "http", 1).rstrip("/")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = urllib.request.Request(
+            f"{base}/api/sheets/{quote(name, safe='')}/flush", method="POST", headers=headers
+        )
+        try:
+            answer = await asyncio.to_thread(_json_of, request)
+        except urllib.error.HTTPError as exc:
+            reason = _json_of_error(exc)
+            message = f"the server at {self.server} did not write {name!r}: {reason}"
+            raise CommandError(message) from None
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"the server at {self.server} did not answer: {exc}") from None
+        refusals = [
+            Refusal(r["key"], tuple(r["columns"]), r["reason"], {}, None)
+            for r in answer["refusals"]
+        ]
+        return FlushResult(
+            refusals=refusals,
+            inserted=answer["inserted"],
+            updated=answer["updated"],
+            deleted=answer["deleted"],
+        )
+
     async def _connect(self, stack: AsyncExitStack, name: str) -> Sheet | None:
         """The sheet through the server, or None when no server answers or serves it."""
         try:
@@ -133,6 +164,19 @@ class Workspace:
             raise CommandError(
                 f"{self.server} is not a Cellsync server that answers: {exc}"
             ) from None
+
+
+def _json_of(request: urllib.request.Request) -> dict:
+    with urllib.request.urlopen(request, timeout=SYNC_TIMEOUT) as answer:
+        return json.load(answer)
+
+
+def _json_of_error(exc: urllib.error.HTTPError) -> str:
+    """The server's `{"error": ...}`, else the HTTP status."""
+    try:
+        return str(json.load(exc)["error"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code}"
 
 
 def check_server_url(url: str) -> str:

@@ -47,6 +47,7 @@ class Settings:
     max_connections: int = 2000  # in total
     max_sheet_connections: int = 1000  # on one sheet
     max_messages_per_second: float = 500.0  # per connection, sustained (bursts of twice that)
+    max_held_bytes: int = 256 * 1024 * 1024  # edits held in memory while the log is unwritable
     ping_interval: float = 20.0  # seconds between pings; a client that does not answer
     ping_timeout: float = 20.0  # within this many seconds is disconnected
 

@@ -6,7 +6,8 @@ not cover. `/healthz` and `/metrics` stay open, for probes and scrapers inside t
 
 Rows come from the live room when the sheet is loaded (the freshest state), else from the log,
 else from the table itself, and are read in a thread from a copy of the document, so a large
-sheet never holds up the event loop that serves WebSockets.
+sheet never holds up the event loop that serves WebSockets. A sheet that cannot be read now
+(the database is unreachable) answers a JSON 503, worth a retry.
 """
 
 import asyncio
@@ -21,8 +22,7 @@ from starlette.routing import BaseRoute, Route
 from persistence.records import Record, records_of, to_csv
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.metrics import Metrics
-from server.room import Room
-from server.rooms import Rooms
+from server.rooms import Rooms, SheetUnavailable
 
 
 def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[BaseRoute]:
@@ -46,20 +46,15 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
                 return denied
             if name not in rooms.sheets:
                 return unknown(name)
-            return await handler(request, name)
+            try:
+                return await handler(request, name)
+            except SheetUnavailable as exc:
+                return JSONResponse({"error": exc.reason}, status_code=503)
 
         return route
 
-    def live(name: str) -> Room | None:
-        return next((room for room in rooms.loaded() if room.name == name), None)
-
     async def records(name: str) -> tuple[list[str], list[Record]]:
-        room = live(name)
-        if room is not None:
-            update = room.doc.get_update()
-        else:
-            update = await asyncio.to_thread(rooms.store.peek, name, rooms.sheets[name])
-        return await asyncio.to_thread(records_of, update)
+        return await asyncio.to_thread(records_of, await rooms.document(name))
 
     async def sheets(request: Request) -> JSONResponse:
         readable = [name for name in rooms.sheets if forbidden(request, name) is None]
@@ -68,7 +63,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         listed = []
         for name in readable:
             table = rooms.sheets[name]
-            room = live(name)
+            room = rooms.live(name)
             clients = len(room.connections) if room is not None else 0
             listed.append(
                 {"name": name, "table": table, "loaded": room is not None, "clients": clients}
@@ -92,14 +87,27 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         return JSONResponse(
             {
                 "sheet": name,
-                "loaded": live(name) is not None,
+                "loaded": rooms.live(name) is not None,
                 "pending_rows": lag.pending_rows if lag is not None else 0,
                 "lag_seconds": lag.lag_seconds if lag is not None else 0.0,
                 "last_flush": last_flush.isoformat() if last_flush is not None else None,
                 "rows_written": written,
                 "refusals": refused,
+                "database_up": rooms.health.up,
+                "database_errors": rooms.health.errors,
+                "database_reason": rooms.health.reason() or None,
             }
         )
+
+    async def flush(request: Request, name: str) -> Response:
+        """Writes the live sheet's table now: `cellsync snapshot` asks for it rather than
+        writing the table from its own copy, which may be older than what the server wrote."""
+        result = await rooms.flush(name)
+        refusals = [
+            {"key": r.key, "columns": list(r.columns), "reason": r.reason} for r in result.refusals
+        ]
+        counts = {"inserted": result.inserted, "updated": result.updated}
+        return JSONResponse({**counts, "deleted": result.deleted, "refusals": refusals})
 
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -108,6 +116,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         Route("/api/sheets", sheets),
         Route("/api/sheets/{name}.csv", one_sheet(sheet_csv)),
         Route("/api/sheets/{name}/status", one_sheet(status)),
+        Route("/api/sheets/{name}/flush", one_sheet(flush), methods=["POST"]),
         Route("/api/sheets/{name}", one_sheet(sheet)),
         Route("/metrics", prometheus),
     ]

@@ -11,13 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from persistence.database import check_connection, create_engine
+from persistence.database import create_engine
 from persistence.schema import reflect_table
 from persistence.settings import Settings
+from persistence.sheet_claims import sheet_claims
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
 from server.api import api_routes
 from server.auth import policy_for
+from server.database_health import DatabaseHealth, wait_for_database
 from server.fanout import SingleProcess
 from server.log_writer import LogWriter
 from server.metrics import Metrics
@@ -32,22 +34,27 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
-    """Builds the app; refuses at once a sheet whose table Cellsync cannot serve, and a
-    public address without a secret."""
+    """Builds the app, once the database answers; refuses at once a sheet whose table
+    Cellsync cannot serve, and a public address without a secret."""
     policy = policy_for(settings)
     engine = create_engine(settings.database_url)
-    check_connection(engine)
+    wait_for_database(engine)
     for table in settings.sheets.values():
         reflect_table(engine, table)
     update_log = UpdateLog(engine)
-    writer = LogWriter(update_log, settings.log_interval, settings.compact_after)
-    worker = PersistenceWorker(engine, settings.flush_debounce, settings.flush_max_delay)
+    health = DatabaseHealth()
+    writer = LogWriter(
+        update_log, settings.log_interval, settings.compact_after, health, settings.max_held_bytes
+    )
+    worker = PersistenceWorker(engine, settings.flush_debounce, settings.flush_max_delay, health)
     rooms = Rooms(
         settings.sheets,
         SheetStore(engine, update_log),
         writer,
         worker,
         SingleProcess(),
+        health,
+        sheet_claims(engine),
         merge_window=settings.merge_window,
         idle_seconds=settings.idle_seconds,
     )
@@ -68,15 +75,22 @@ def create_app(settings: Settings) -> Starlette:
         if not policy.secured:
             log.warning("no CELLSYNC_SECRET: running open, anyone on this machine may edit")
         watching = asyncio.create_task(watcher.run())
+        claiming = asyncio.create_task(rooms.keep_claims())
         yield
         watching.cancel()
+        claiming.cancel()
         await rooms.close()
         worker.close()
         engine.dispose()
         log.info("all pending updates written; bye")
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "rooms": len(rooms.loaded())})
+        """503 while any part of the server cannot reach the database, with the reason."""
+        rooms_loaded = len(rooms.loaded())
+        if not health.up:
+            degraded = {"status": "degraded", "reason": health.reason(), "rooms": rooms_loaded}
+            return JSONResponse(degraded, status_code=503)
+        return JSONResponse({"status": "ok", "rooms": rooms_loaded})
 
     app = Starlette(
         routes=[

@@ -3,7 +3,9 @@
 A SQL commit per update costs milliseconds; a room takes hundreds of updates a second. The
 writer gathers updates for `interval` seconds, merges each sheet's batch into one update and
 appends them all in one transaction, in a worker thread so the event loop keeps serving. A
-failed write keeps its batch and is retried; `flush` returns only once a sheet is durable.
+failed write keeps its batch in memory and is retried with backoff; past `max_held_bytes` held,
+the writer is `full` and the server takes no more edits until the database is back. `flush`
+returns only once a sheet is durable.
 """
 
 import asyncio
@@ -11,20 +13,35 @@ import logging
 from collections import defaultdict
 
 from persistence.update_log import UpdateLog, merge
+from server.database_health import Backoff, DatabaseHealth
 
 log = logging.getLogger(__name__)
 
+SOURCE = "update log"
+
 
 class LogWriter:
-    def __init__(self, update_log: UpdateLog, interval: float, compact_after: int) -> None:
+    def __init__(
+        self,
+        update_log: UpdateLog,
+        interval: float,
+        compact_after: int,
+        health: DatabaseHealth,
+        max_held_bytes: int,
+    ) -> None:
         self.update_log = update_log
         self.interval = interval
         self.compact_after = compact_after
+        self.health = health
+        self.max_held_bytes = max_held_bytes
         self._pending: dict[str, list[bytes]] = defaultdict(list)
+        self._pending_bytes = 0
         self._rows: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._backoff = Backoff()
+        self._was_full = False
 
     def track(self, sheet: str, rows: int) -> None:
         """Tells the writer how many log rows a sheet has, to know when to compact it."""
@@ -32,11 +49,28 @@ class LogWriter:
 
     def add(self, sheet: str, update: bytes) -> None:
         self._pending[sheet].append(update)
+        self._pending_bytes += len(update)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
+            self._schedule(self.interval)
+        if self.full and not self._was_full:
+            self._was_full = True
+            log.error(
+                "update log: %d bytes of edits held in memory, past max_held_bytes (%d); "
+                "refusing edits until the database is back",
+                self._pending_bytes,
+                self.max_held_bytes,
+            )
+
+    @property
+    def full(self) -> bool:
+        """Holding more unwritten updates than the setting allows."""
+        return self._pending_bytes > self.max_held_bytes
 
     def log_rows(self) -> dict[str, int]:
         return dict(self._rows)
+
+    def pending(self, sheet: str) -> bool:
+        return bool(self._pending.get(sheet))
 
     async def flush(self, sheet: str | None = None) -> None:
         """Writes what is pending (for one sheet, or all); raises if the database refuses."""
@@ -44,38 +78,60 @@ class LogWriter:
         while self._pending if sheet is None else self._pending.get(sheet):
             await self._write()
 
+    def _schedule(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
     def _tick(self) -> None:
         self._timer = None
-        task = asyncio.create_task(self._write_logging_errors())
+        task = asyncio.create_task(self._write_quietly())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _write_logging_errors(self) -> None:
+    async def _write_quietly(self) -> None:
+        """A timed write: a failure was reported by `_write` and is retried."""
         try:
             await self._write()
         except Exception:
-            log.exception("writing the update log failed; retrying in %.1fs", self.interval)
-            if self._pending and self._timer is None:
-                self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
+            return
 
     async def _write(self) -> None:
         async with self._lock:
             taken, self._pending = self._pending, defaultdict(list)
             if not taken:
                 return
+            held = sum(len(updates) for updates in taken.values())
             try:
                 batches = await asyncio.to_thread(
                     lambda: {sheet: merge(updates) for sheet, updates in taken.items()}
                 )
                 await asyncio.to_thread(self.update_log.append, batches)
-            except BaseException:
+            except BaseException as exc:
                 for sheet, updates in taken.items():
                     self._pending[sheet][:0] = updates
+                if isinstance(exc, Exception):
+                    self._failed(exc, held)
                 raise
+            self._pending_bytes = sum(len(u) for updates in self._pending.values() for u in updates)
+            self._backoff.reset()
+            if self.health.succeeded(SOURCE):
+                log.info("update log: database back, wrote %d held updates", held)
+            self._was_full = self.full
             for sheet in batches:
                 self._rows[sheet] = self._rows.get(sheet, 0) + 1
                 if self._rows[sheet] > self.compact_after:
                     await self._compact(sheet)
+
+    def _failed(self, exc: Exception, held: int) -> None:
+        """Reports the failure (in the log once per outage) and schedules the retry."""
+        if self.health.failed(SOURCE, "log_append", exc):
+            log.warning(
+                "update log: database unreachable (%s), holding %d updates in memory",
+                self.health.failing[SOURCE],
+                held,
+            )
+        if self._timer is not None:
+            self._timer.cancel()
+        self._schedule(self._backoff.delay())
 
     async def _compact(self, sheet: str) -> None:
         try:

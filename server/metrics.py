@@ -3,8 +3,8 @@ tests, never collide).
 
 Rooms count their traffic in plain integers (no work per frame sent beyond an addition), and
 flushes are counted from the worker's `on_flush`. Traffic and everything that is state rather
-than a count (connections, rooms, log rows, table lag) is read from the rooms and the worker
-when Prometheus scrapes, so no hook can miss it.
+than a count (connections, rooms, log rows, table lag, database errors) is read from the rooms,
+the worker and the database health when Prometheus scrapes, so no hook can miss it.
 """
 
 import time
@@ -101,3 +101,16 @@ class _LiveState:
                 pending.add_metric([room.name], state.pending_rows)
         yield lag
         yield pending
+        health = self.rooms.health
+        errors = CounterMetricFamily(
+            "cellsync_database_errors",
+            "Database operations that failed (and are retried)",
+            labels=["operation"],
+        )
+        for operation, count in health.errors.items():
+            errors.add_metric([operation], count)
+        yield errors
+        yield GaugeMetricFamily(
+            "cellsync_database_up", "1 while every part of the server reaches the database",
+            value=int(health.up),
+        )  # fmt: skip

@@ -6,6 +6,9 @@ under a continuous stream; it writes the dirty rows in one transaction. Its outc
 primary keys, refused cells, cells the table changed meanwhile) and the changes other programs
 make to the table are server edits of the room's own document, made after every edit the room
 has received, so that they never undo a later one; a flush and an ingest take turns.
+
+A failed flush or read is retried with backoff, keeping what it had taken (dirty rows, changed
+keys) and the age of the oldest change, and is reported to `DatabaseHealth` once per outage.
 """
 
 import asyncio
@@ -27,6 +30,7 @@ from persistence.sheet_replica import SheetReplica
 from persistence.table_watch import is_watched
 from persistence.table_writer import FlushResult, TableWriter
 from persistence.update_log import merge
+from server.database_health import Backoff, DatabaseHealth, is_database_error
 from server.room import Room
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,9 @@ class _Sheet:
     ingesting: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a flush or an ingest at a time
     incoming: list[tuple[bytes, bool]] = field(default_factory=list)  # (update, by a client)
+    write_backoff: Backoff = field(default_factory=Backoff)
+    read_backoff: Backoff = field(default_factory=Backoff)
+    retry_at: float = 0.0  # monotonic time before which a failed flush is not retried
 
     @property
     def pending_rows(self) -> int:
@@ -65,8 +72,11 @@ class _Sheet:
 
 
 class PersistenceWorker:
-    def __init__(self, engine: sa.Engine, debounce: float, max_delay: float) -> None:
+    def __init__(
+        self, engine: sa.Engine, debounce: float, max_delay: float, health: DatabaseHealth
+    ) -> None:
         self.engine = engine
+        self.health = health
         self.debounce = debounce
         self.max_delay = max_delay
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellsync-worker")
@@ -75,7 +85,8 @@ class PersistenceWorker:
 
     def attach(self, room: Room, update: bytes, schema: TableSchema) -> None:
         """Starts following a room whose document is `update`; the first flush writes whatever
-        the log holds and the table lacks (after a crash, say)."""
+        the log holds and the table lacks (after a crash, say). If the start fails, the first
+        flush starts it again, and reports why."""
         sheet = self._sheets[room.name] = _Sheet(room, schema)
         self._executor.submit(self._start, sheet, update)
         self._changed(sheet)
@@ -125,23 +136,24 @@ class PersistenceWorker:
             for by_client, run in groupby(updates, key=itemgetter(1)):
                 sheet.replica.apply(merge([update for update, _ in run]), by_client)
 
-    async def detach(self, name: str) -> None:
-        """Writes what is pending and stops following the sheet."""
-        sheet = self._sheets.get(name)
-        if sheet is None:
-            return
-        await self.flush(name)
-        del self._sheets[name]
+    def detach(self, name: str) -> None:
+        """Stops following the sheet; the caller has flushed it."""
+        sheet = self._sheets.pop(name, None)
+        if sheet is not None and sheet.timer is not None:
+            sheet.timer.cancel()
+        for source in (f"sheet {name}: table write", f"sheet {name}: table read"):
+            self.health.succeeded(source)  # no longer this server's trouble
 
-    async def flush(self, name: str) -> None:
-        """Writes the sheet's pending changes now (waiting for a flush under way)."""
+    async def flush(self, name: str) -> FlushResult | None:
+        """Writes the sheet's pending changes now (waiting for a flush under way); None when
+        the write failed (it is retried)."""
         sheet = self._sheets[name]
         if sheet.flushing is not None:
             await asyncio.shield(sheet.flushing)
         if sheet.timer is not None:
             sheet.timer.cancel()
             sheet.timer = None
-        await self._flush(sheet)
+        return await self._flush(sheet)
 
     def lag(self, name: str) -> SheetLag | None:
         sheet = self._sheets.get(name)
@@ -165,6 +177,7 @@ class PersistenceWorker:
         if sheet.flushing is not None or sheet.first_change is None:
             return  # re-armed when the flush under way ends
         due = min(sheet.last_change + self.debounce, sheet.first_change + self.max_delay)
+        due = max(due, sheet.retry_at)
         if sheet.timer is not None:
             sheet.timer.cancel()
         loop = asyncio.get_running_loop()
@@ -174,78 +187,107 @@ class PersistenceWorker:
         sheet.timer = None
         sheet.flushing = asyncio.ensure_future(self._flush(sheet))
 
-    async def _flush(self, sheet: _Sheet) -> None:
+    async def _flush(self, sheet: _Sheet) -> FlushResult | None:
         name = sheet.room.name
         started = time.perf_counter()
         result = None
         async with sheet.lock:
             self._hand_over(sheet)  # what came in before the flush belongs to it
-            sheet.in_flight = (sheet.first_change or time.monotonic(), sheet.pending_rows)
+            oldest = sheet.first_change or time.monotonic()
+            sheet.in_flight = (oldest, sheet.pending_rows)
             sheet.first_change = None
-            if sheet.replica is None:  # its start failed: begin again from the room's document
-                self._executor.submit(self._start, sheet, sheet.room.doc.get_update())
+            # a replica whose start failed begins again from the room's document
+            update = sheet.room.doc.get_update() if sheet.replica is None else None
             try:
-                result = await self._run(self._write, sheet)
-            except Exception:
-                log.exception("sheet %s: writing the table failed; will retry", name)
-                sheet.first_change = sheet.first_change or time.monotonic()
+                result = await self._run(self._write, sheet, update)
+            except Exception as exc:
+                self._write_failed(sheet, exc)
+                sheet.first_change = min(oldest, sheet.first_change or oldest)
             else:
                 put_outcome(sheet.room.doc, result, sheet.schema.pk)
             finally:
                 sheet.flushing = None
                 sheet.in_flight = None
-        if result is None:
-            await asyncio.sleep(min(self.max_delay, 1.0))
-        else:
+        if result is not None:
+            sheet.write_backoff.reset()
+            sheet.retry_at = 0.0
+            if self.health.succeeded(f"sheet {name}: table write"):
+                log.info("sheet %s: the table is written again", name)
             for callback in self.on_flush:
                 callback(name, result, time.perf_counter() - started)
         if sheet.pending_rows and sheet.first_change is None:
             sheet.first_change = time.monotonic()
         self._arm(sheet)
+        return result
+
+    def _write_failed(self, sheet: _Sheet, exc: Exception) -> None:
+        """Reports a failed flush (once per outage) and puts off its retry."""
+        name = sheet.room.name
+        if self.health.failed(f"sheet {name}: table write", "table_write", exc):
+            log.warning(
+                "sheet %s: writing the table failed (%s), %d rows waiting; retrying with backoff",
+                name,
+                self.health.failing[f"sheet {name}: table write"],
+                sheet.pending_rows,
+                exc_info=not is_database_error(exc),  # a bug's traceback, once
+            )
+        sheet.retry_at = time.monotonic() + sheet.write_backoff.delay()
 
     def _start(self, sheet: _Sheet, update: bytes) -> None:
         """On the worker thread: the replica, with the rows the table lacks marked dirty."""
         name = sheet.room.name
-        try:
-            replica = SheetReplica(update, sheet.schema.pk)
-            replica.reconcile(self.engine, name)
-            sheet.watched = is_watched(self.engine, sheet.schema)
-            sheet.writer = TableWriter(self.engine, name, sheet.schema)
-            sheet.reader = ExternalReader(self.engine, name, sheet.schema)
-        except Exception:
-            log.exception("sheet %s: the worker could not start", name)
-            return
+        replica = SheetReplica(update, sheet.schema.pk)
+        replica.reconcile(self.engine, name)
+        sheet.watched = is_watched(self.engine, sheet.schema)
+        sheet.writer = TableWriter(self.engine, name, sheet.schema)
+        sheet.reader = ExternalReader(self.engine, name, sheet.schema)
         if replica.dirty:
             log.info("sheet %s: %d rows differ from the table", name, len(replica.dirty))
         sheet.replica = replica
 
     async def _ingest(self, sheet: _Sheet) -> None:
+        """Reads the changed rows until none are left; a failed read keeps the keys it took
+        and is retried with backoff while the sheet is followed."""
+        name = sheet.room.name
+        source = f"sheet {name}: table read"
         try:
-            while sheet.external_all or sheet.external_keys:
+            while (sheet.external_all or sheet.external_keys) and self._sheets.get(name) is sheet:
+                if sheet.reader is None:  # its start failed: the next flush starts it again
+                    await asyncio.sleep(sheet.read_backoff.delay())
+                    continue
                 pks = None if sheet.external_all else set(sheet.external_keys)
                 sheet.external_all = False
                 sheet.external_keys.clear()
                 async with sheet.lock:
                     try:
                         changes = await self._run(self._collect, sheet, pks)
-                    except Exception:
-                        log.exception("sheet %s: reading table changes failed", sheet.room.name)
-                        return
+                    except Exception as exc:
+                        changes = None
+                        self.external(name, pks)
+                        if self.health.failed(source, "table_read", exc):
+                            log.warning("sheet %s: reading table changes failed (%s); retrying",
+                                        name, self.health.failing[source])  # fmt: skip
                     if changes:  # in the room's own document: after every edit it has
                         row_edits.apply(sheet.room.doc, as_edits(sheet.room.doc, changes))
+                if changes is None:
+                    await asyncio.sleep(sheet.read_backoff.delay())
+                else:
+                    sheet.read_backoff.reset()
+                    if self.health.succeeded(source):
+                        log.info("sheet %s: reading table changes again", name)
         finally:
             sheet.ingesting = None
 
     @staticmethod
     def _collect(sheet: _Sheet, pks: set[str] | None) -> list[ExternalChange]:
         """On the worker thread: what other programs changed in the table."""
-        return sheet.reader.collect(pks) if sheet.reader is not None else []
+        return sheet.reader.collect(pks)
 
-    @staticmethod
-    def _write(sheet: _Sheet) -> FlushResult:
-        """On the worker thread: dirty rows to the table."""
-        if sheet.replica is None or sheet.writer is None:
-            raise RuntimeError("the sheet's replica could not be made")
+    def _write(self, sheet: _Sheet, update: bytes | None) -> FlushResult:
+        """On the worker thread: dirty rows to the table (starting the replica from `update`
+        if its start failed)."""
+        if sheet.replica is None:
+            self._start(sheet, update)
         changes = sheet.replica.take()
         try:
             result = sheet.writer.write(changes)

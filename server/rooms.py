@@ -1,8 +1,10 @@
 """Loads rooms on first use and unloads them once idle and durable.
 
-Two clients opening a new room at once share one load. A room is unloaded `idle_seconds` after
-its last client leaves, and only after its log writes are durable; a client that arrives while
-that is under way waits for it, then loads the room afresh from the log.
+Two clients opening a new room at once share one load, which first claims the sheet: a sheet
+another process serves is refused (`SheetTaken`) until that process lets it go. A room is
+unloaded `idle_seconds` after its last client leaves, and only after its log writes are
+durable; a client that arrives while that is under way waits for it, then loads the room
+afresh from the log.
 """
 
 import asyncio
@@ -12,7 +14,10 @@ from collections.abc import Mapping
 from pycrdt import Doc
 
 from persistence.document import publish_meta
+from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.sheet_store import SheetStore
+from persistence.table_writer import FlushResult
+from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
 from server.fanout import Fanout
 from server.log_writer import LogWriter
 from server.persistence_worker import PersistenceWorker
@@ -26,6 +31,14 @@ class UnknownSheet(LookupError):
     pass
 
 
+class SheetUnavailable(Exception):
+    """The sheet cannot be loaded now (the database is unreachable, say); worth a retry."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"sheet {name[:100]} cannot be loaded yet: {reason}")
+        self.reason = str(self)
+
+
 class Rooms:
     def __init__(
         self,
@@ -34,6 +47,8 @@ class Rooms:
         writer: LogWriter,
         worker: PersistenceWorker,
         fanout: Fanout,
+        health: DatabaseHealth,
+        claims: PostgresClaims | FileClaims | NoClaims,
         *,
         merge_window: float,
         idle_seconds: float,
@@ -43,6 +58,8 @@ class Rooms:
         self.writer = writer
         self.worker = worker
         self.fanout = fanout
+        self.health = health
+        self.claims = claims
         self.merge_window = merge_window
         self.idle_seconds = idle_seconds
         self._rooms: dict[str, asyncio.Future[Room]] = {}
@@ -64,14 +81,65 @@ class Rooms:
             future = self._rooms[name] = asyncio.ensure_future(self._load(name))
         try:
             room = await asyncio.shield(future)
-        except Exception:
+        except Exception as exc:
             if self._rooms.get(name) is future:
                 del self._rooms[name]
-            raise
+            if isinstance(exc, SheetTaken):
+                raise
+            raise self._unavailable(name, exc) from exc
+        if self.health.succeeded(f"sheet {name}: load"):
+            log.info("sheet %s: loads again", name)
         timer = self._idle_timers.pop(name, None)
         if timer is not None:
             timer.cancel()
         return room
+
+    async def document(self, name: str) -> bytes:
+        """The sheet's document as an update, for readers: from its live room, else from the
+        log or the table, writing nothing."""
+        room = self.live(name)
+        if room is not None:
+            return room.doc.get_update()
+        try:
+            return await asyncio.to_thread(self.store.peek, name, self.sheets[name])
+        except Exception as exc:
+            raise self._unavailable(name, exc) from exc
+
+    async def flush(self, name: str) -> FlushResult:
+        """Writes the live sheet's table and log now, from the room's document."""
+        if self.live(name) is None:
+            raise SheetUnavailable(name, "it is not open on this server")
+        result = await self.worker.flush(name)
+        if result is None:
+            raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
+        try:
+            await self.writer.flush(name)  # the outcome (new keys) is durable too
+        except Exception as exc:
+            raise self._unavailable(name, exc) from exc
+        return result
+
+    def live(self, name: str) -> Room | None:
+        future = self._rooms.get(name)
+        return future.result() if future and future.done() and not future.exception() else None
+
+    def _unavailable(self, name: str, exc: Exception) -> SheetUnavailable:
+        """Reports a failed load (logged once per outage) as a refusal worth a retry."""
+        if isinstance(exc, SheetUnavailable):
+            return exc
+        if self.health.failed(f"sheet {name}: load", "room_load", exc):
+            log.warning("sheet %s: cannot be loaded (%s)", name, reason_of(exc),
+                        exc_info=not is_database_error(exc))  # fmt: skip
+        return SheetUnavailable(name, reason_of(exc))
+
+    async def keep_claims(self, interval: float = 5.0) -> None:
+        """Runs until cancelled: takes the sheets this process serves back after the database
+        lost their claims (a PostgreSQL restart), before another process can take them."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.claims.refresh)
+            except Exception as exc:  # the database is down: its outage is reported elsewhere
+                log.debug("sheet claims not refreshed: %s", reason_of(exc))
 
     def release(self, room: Room) -> None:
         """Called when a client leaves: an empty room is unloaded after a grace period."""
@@ -80,20 +148,51 @@ class Rooms:
         loop = asyncio.get_running_loop()
         self._idle_timers[room.name] = loop.call_later(self.idle_seconds, self._unload_soon, room)
 
-    async def close(self) -> None:
-        """Writes everything pending; the server calls it on shutdown."""
+    async def close(self, patience: float = 30.0) -> None:
+        """Writes everything pending; the server calls it on shutdown. An unreachable database
+        is waited for, up to `patience` seconds, before the held updates are given up."""
         for timer in self._idle_timers.values():
             timer.cancel()
         self._idle_timers.clear()
         await asyncio.gather(*self._unloading.values(), return_exceptions=True)
         for room in self.loaded():
-            await self.worker.detach(room.name)
-        await self.writer.flush()
+            await self.worker.flush(room.name)
+        await self._flush_log(patience)
         for room in self.loaded():
+            self.worker.detach(room.name)
             room.close()
+            self.claims.release(room.name)
         self._rooms.clear()
 
+    async def _flush_log(self, patience: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        backoff = Backoff(limit=2.0)
+        warned = False
+        while True:
+            try:
+                await self.writer.flush()
+                return
+            except Exception as exc:
+                if loop.time() > deadline:
+                    log.error("update log: database unreachable at shutdown (%s); edits held in "
+                              "memory are given up (clients that made them send them again when "
+                              "they reconnect)", reason_of(exc))  # fmt: skip
+                    raise
+                if not warned:
+                    log.warning("shutting down: waiting up to %gs for the database", patience)
+                    warned = True
+                await asyncio.sleep(backoff.delay())
+
     async def _load(self, name: str) -> Room:
+        await asyncio.to_thread(self.claims.claim, name)
+        try:
+            return await self._open(name)
+        except BaseException:
+            await asyncio.to_thread(self.claims.release, name)
+            raise
+
+    async def _open(self, name: str) -> Room:
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
         doc = Doc()
         doc.apply_update(loaded.update)
@@ -121,11 +220,18 @@ class Rooms:
         self._unloading[room.name] = asyncio.ensure_future(self._unload(room))
 
     async def _unload(self, room: Room) -> None:
+        """Unloads the room once its table and log are written; while its log cannot be
+        written, the room stays loaded, with its table writer, and tries again when idle."""
         try:
-            await self.worker.detach(room.name)
-            await self.writer.flush(room.name)
-        except Exception:
-            log.exception("sheet %s: log not durable; keeping the room loaded", room.name)
+            while True:
+                await self.worker.flush(room.name)  # its outcome goes into the log too
+                await self.writer.flush(room.name)
+                if not self.writer.pending(room.name):
+                    break
+        except Exception as exc:
+            log.warning(
+                "sheet %s: log not durable (%s); keeping the room loaded", room.name, reason_of(exc)
+            )
             future = asyncio.get_running_loop().create_future()
             future.set_result(room)
             self._rooms[room.name] = future
@@ -133,5 +239,7 @@ class Rooms:
             return
         finally:
             del self._unloading[room.name]
+        self.worker.detach(room.name)
         room.close()
+        await asyncio.to_thread(self.claims.release, room.name)
         log.info("sheet %s unloaded", room.name)

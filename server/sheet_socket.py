@@ -1,8 +1,10 @@
 """The WebSocket endpoint `/ws/sheet/{name}`: admit a client, join it to the room, feed it.
 
-Every refusal accepts the socket first and then closes it with a 44xx code and a reason:
-y-websocket retries forever on anything else (an HTTP error during the handshake included).
-Whatever one client does, only its own connection is closed.
+Every refusal accepts the socket first and then closes it with a code and a reason: 44xx
+when retrying cannot help (y-websocket 3 stops there), 1013 "try again later" when it can (a
+sheet that cannot be loaded while the database is unreachable, or a server holding too many
+unwritten edits), 1011 for a server fault. Whatever one client does, only its own connection
+is closed.
 """
 
 import asyncio
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from starlette.websockets import WebSocket
 
 from persistence.settings import Settings
+from persistence.sheet_claims import SheetTaken
 from persistence.tokens import Grant
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.connection import (
@@ -24,13 +27,16 @@ from server.connection import (
 )
 from server.protocol import ProtocolError
 from server.room import Room
-from server.rooms import Rooms, UnknownSheet
+from server.rooms import Rooms, SheetUnavailable, UnknownSheet
 
 log = logging.getLogger(__name__)
 
 CLOSE_PROTOCOL_ERROR = 4400
 CLOSE_UNKNOWN_SHEET = 4404
+CLOSE_SERVED_ELSEWHERE = 4409
 CLOSE_SERVER_ERROR = 1011
+CLOSE_TRY_AGAIN = 1013
+HELD_TOO_MUCH = "the database is unreachable and this server holds too many unwritten edits"
 
 Handler = Callable[[Connection, bytes], None]  # a room's receive
 
@@ -52,30 +58,42 @@ class SheetSocket:
         name = websocket.path_params["name"]
         self.connected += 1  # counted before any await: clients arriving together count
         try:
-            connection, room = await self._admit(websocket, name)
-        except Refused as exc:
-            self.connected -= 1
-            log.info("refused %s on sheet %.80r: %s", peer_address(websocket), name, exc.reason)
-            await websocket.close(exc.code, exc.reason)
-            return
-        room.join(connection)
-        try:
-            await self._serve(websocket, connection, room.receive)
+            try:
+                connection, room = await self._admit(websocket, name)
+            except Refused as exc:
+                log.info("refused %s on sheet %.80r: %s", peer_address(websocket), name, exc.reason)
+                await websocket.close(exc.code, exc.reason[:120])
+                return
+            except Exception:
+                log.exception("refused %s on sheet %.80r after an unexpected error",
+                              peer_address(websocket), name)  # fmt: skip
+                await websocket.close(CLOSE_SERVER_ERROR, "internal error")
+                return
+            room.join(connection)
+            try:
+                await self._serve(websocket, connection, room.receive)
+            finally:
+                room.leave(connection)
+                self.rooms.release(room)
         finally:
             self.connected -= 1
-            room.leave(connection)
-            self.rooms.release(room)
 
     async def _admit(self, websocket: WebSocket, name: str) -> tuple[Connection, Room]:
         token = bearer_token(dict(websocket.headers), dict(websocket.query_params))
         grant = self.policy.admit(name, token, websocket.headers.get("origin"))
         if self.connected > self.settings.max_connections:
             raise Refused(CLOSE_TOO_MANY, "the server has too many connections")
+        if self.rooms.writer.full:
+            raise Refused(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
         try:
             connection = self._connection(websocket, grant)
             room = await self.rooms.acquire(name)
         except UnknownSheet:
             raise Refused(CLOSE_UNKNOWN_SHEET, f"unknown sheet: {name[:100]}") from None
+        except SheetUnavailable as exc:
+            raise Refused(CLOSE_TRY_AGAIN, exc.reason) from None
+        except SheetTaken as exc:
+            raise Refused(CLOSE_SERVED_ELSEWHERE, exc.reason) from None
         except MissingFrameWriter as exc:
             log.error("%s", exc)
             raise Refused(CLOSE_SERVER_ERROR, "server misconfigured") from None
@@ -95,10 +113,11 @@ class SheetSocket:
             messages_per_second=self.settings.max_messages_per_second,
         )
 
-    @staticmethod
-    async def _serve(websocket: WebSocket, connection: Connection, handle: Handler) -> None:
+    async def _serve(self, websocket: WebSocket, connection: Connection, handle: Handler) -> None:
         """Feeds the client's frames to the room until it leaves or its token expires; a bad
-        frame or a limit closes this one connection with a reason, and nobody else notices."""
+        frame or a limit closes this one connection with a reason, and nobody else notices.
+        While the update log holds too much, a client's frame closes it, to come back later:
+        it keeps its edits."""
         loop = asyncio.get_running_loop()
         expiry = connection.expires_at
         deadline = None if expiry is None else loop.time() + expiry - time.time()
@@ -111,6 +130,8 @@ class SheetSocket:
                     data = message.get("bytes")
                     if data is None:
                         raise ProtocolError("text frames are not part of the protocol")
+                    if self.rooms.writer.full:
+                        raise LimitExceeded(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
                     handle(connection, data)
         except TimeoutError:
             log.info("closing %s: its token expired", connection.peer)

@@ -2,7 +2,8 @@
 
 On PostgreSQL it LISTENs for the notifications of `cellsync watch` triggers; on SQLite it polls
 the triggers' change table by id, which is cheap. Tables without triggers are compared whole
-every `table_poll_seconds` while their sheet is open. The worker does the comparing.
+every `table_poll_seconds` while their sheet is open. The worker does the comparing. While the
+database is unreachable it retries with backoff, and says so once.
 """
 
 import asyncio
@@ -14,10 +15,13 @@ import psycopg
 import sqlalchemy as sa
 
 from persistence.table_watch import CHANNEL, changed_since
+from server.database_health import Backoff
 from server.persistence_worker import PersistenceWorker
 from server.rooms import Rooms
 
 log = logging.getLogger(__name__)
+
+SOURCE = "table watcher"
 
 
 class TableWatcher:
@@ -35,6 +39,7 @@ class TableWatcher:
         self.worker = worker
         self.poll_seconds = poll_seconds
         self.table_poll_seconds = table_poll_seconds
+        self.backoff = Backoff()
         self.sheets_of: dict[str, list[str]] = defaultdict(list)
         for sheet, table in sheets.items():
             self.sheets_of[table].append(sheet)
@@ -55,13 +60,13 @@ class TableWatcher:
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._answered()
                     self._compare_loaded()  # what changed before LISTEN took effect
                     async for notice in conn.notifies():
                         table, _, pk = notice.payload.partition("\t")
                         self._changed(table, [pk])
             except psycopg.Error as exc:
-                log.warning("listening for table changes failed (%s); again in 1s", exc)
-                await asyncio.sleep(1)
+                await self._failed(exc)
 
     async def _poll(self) -> None:
         newest = 0
@@ -69,11 +74,24 @@ class TableWatcher:
             try:
                 newest, by_table = await asyncio.to_thread(self._read_changes, newest)
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("reading table changes failed: %s", exc)
-                by_table = {}
+                await self._failed(exc)
+                continue
+            self._answered()
             for table, pks in by_table.items():
                 self._changed(table, pks)
             await asyncio.sleep(self.poll_seconds)
+
+    async def _failed(self, exc: Exception) -> None:
+        """Reports a failure (logged once per outage) and waits before the retry."""
+        if self.rooms.health.failed(SOURCE, "table_read", exc):
+            log.warning("watching table changes failed (%s); retrying with backoff",
+                        self.rooms.health.failing[SOURCE])  # fmt: skip
+        await asyncio.sleep(self.backoff.delay())
+
+    def _answered(self) -> None:
+        self.backoff.reset()
+        if self.rooms.health.succeeded(SOURCE):
+            log.info("watching table changes again")
 
     def _read_changes(self, after: int) -> tuple[int, dict[str, set[str]]]:
         if not sa.inspect(self.engine).has_table("cellsync_changes"):

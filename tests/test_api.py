@@ -10,6 +10,7 @@ from waiting import eventually
 
 from client.sheet import open_sheet
 from persistence.database import create_engine
+from server.database_health import OPERATIONS
 
 SERIES = [
     "cellsync_connections",
@@ -23,6 +24,8 @@ SERIES = [
     'cellsync_rows_written_total{sheet="items"}',
     'cellsync_refused_writes_total{sheet="items"}',
     'cellsync_table_lag_seconds{sheet="items"}',
+    'cellsync_database_errors_total{operation="log_append"}',
+    "cellsync_database_up",
 ]
 
 
@@ -89,6 +92,9 @@ async def test_status_shows_the_lag_then_the_flush_and_refusals(server_factory, 
         "last_flush": None,
         "rows_written": 0,
         "refusals": 0,
+        "database_up": True,
+        "database_errors": dict.fromkeys(OPERATIONS, 0),
+        "database_reason": None,
     }
     async with open_sheet(server.url, "items") as sheet:
         sheet.set("3", "qty", 33)

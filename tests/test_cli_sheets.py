@@ -233,3 +233,34 @@ def test_csv_export_writes_formulas_as_text_unless_raw(items, tmp_path):
     expected = [f"'{text}" if text != "plain" else text for text in FORMULAS]
     assert [row["name"] for row in safe[: len(FORMULAS)]] == expected
     assert [row["qty"] for row in safe[:2]] == ["1", "2"]  # numbers stay numbers
+
+
+async def test_a_snapshot_through_a_server_has_the_server_write_the_table(
+    server_factory, database_url
+):
+    """The CLI's copy may be older than what the server wrote: it must not write the table."""
+    server = await server_factory(CELLSYNC_FLUSH_DEBOUNCE="60", CELLSYNC_FLUSH_MAX_DELAY="120")
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("2", "name", "edited live")
+        await eventually(lambda: api_shows(server, "edited live"), what="the edit reaches it")
+        done = await online(server, database_url, "snapshot", "items")
+        assert "0 rows inserted, 1 updated" in done.stdout, done.stderr
+        async with httpx.AsyncClient() as client:
+            status = (await client.get(f"{server.http}/api/sheets/items/status")).json()
+        assert status["rows_written"] == 1 and status["pending_rows"] == 0, status
+        assert table_rows(database_url)[1]["name"] == "edited live"
+
+
+def test_import_without_a_server_skips_the_key_column_where_the_database_gives_keys(
+    items, tmp_path
+):
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text("id,name,qty\n1,imported one,5\n2,imported two,6\n")
+    imported = offline(items, "import", "items", str(csv_file))
+    assert "the database gives them keys" in imported.stdout, imported.stderr
+    done = offline(items, "snapshot", "items")
+    assert "2 rows inserted, 0 updated, 0 deleted, 0 refused" in done.stdout, done.stderr
+    rows = table_rows(items)
+    assert [row["name"] for row in rows[:2]] == ["item 1", "item 2"]
+    assert sorted(row["id"] for row in rows[10:]) == [11, 12]
+    assert sorted(row["name"] for row in rows[10:]) == ["imported one", "imported two"]

@@ -9,9 +9,11 @@ import websockets
 from nodeclient import NodeClient
 from pycrdt import Map, YSyncMessageType
 from rawclient import RawClient
+from tables import create_items_table
 from waiting import eventually
 
 from client.sheet import open_sheet
+from persistence.database import create_engine
 from persistence.update_log import updates
 from server.protocol import AwarenessEntry, MessageKind, encode_awareness, sync_message
 
@@ -232,3 +234,20 @@ async def test_a_client_cannot_change_another_clients_presence(server):
         await eventually(lambda: has_user(bob, "marker"), timeout=5)
         assert await has_user(bob, "ann") and not await has_user(bob, "mallory")
         await mallory.close()
+
+
+async def test_failed_room_loads_do_not_use_up_the_connection_limit(server_factory, database_url):
+    create_items_table(database_url, name="gone")
+    server = await server_factory({"gone": "gone"}, CELLSYNC_MAX_CONNECTIONS="2")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE gone"))
+    engine.dispose()
+    for _ in range(3):
+        client = await RawClient.connect(server.url, "gone", read=False)
+        await asyncio.wait_for(client.websocket.wait_closed(), 10)
+        assert client.websocket.close_code == 1013, client.websocket.close_code
+        assert "cannot be loaded yet" in client.websocket.close_reason
+    async with open_sheet(server.url, "items") as sheet:
+        assert len(sheet.rows()) == 10
+    assert "Exception in ASGI application" not in server.log()

@@ -179,3 +179,17 @@ async def test_unwatch_removes_the_triggers(server_factory, database_url):
     async with open_sheet(server.url, "items") as sheet:
         execute(database_url, "UPDATE items SET name = 'found by polling' WHERE id = 2")
         await sheet.wait_for(lambda s: s.row("2")["name"] == "found by polling", timeout=5)
+
+
+async def test_a_failed_read_of_table_changes_keeps_them_and_retries(watched, database_url):
+    async with open_sheet(watched.url, "items") as sheet:
+        sheet.set("4", "qty", 44)  # once written, the worker is surely reading the table
+        await eventually(lambda: table_rows(database_url, "items")["4"]["qty"] == 44)
+        execute(
+            database_url,
+            "UPDATE items SET name = 'outside' WHERE id = 3",
+            "ALTER TABLE items RENAME TO items_away",  # the notified read fails
+        )
+        await eventually(lambda: "reading table changes failed" in watched.log(), timeout=10)
+        execute(database_url, "ALTER TABLE items_away RENAME TO items")
+        await sheet.wait_for(lambda s: s.row("3")["name"] == "outside", timeout=10)
