@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from persistence.records import Record, records_of, to_csv
+from persistence.schema import UnsupportedTableError
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.metrics import Metrics
 from server.room import Room
@@ -46,7 +47,10 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
                 return denied
             if name not in rooms.sheets:
                 return unknown(name)
-            return await handler(request, name)
+            try:
+                return await handler(request, name)
+            except UnsupportedTableError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=404)
 
         return route
 
@@ -70,9 +74,10 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             table = rooms.sheets[name]
             room = live(name)
             clients = len(room.connections) if room is not None else 0
-            listed.append(
-                {"name": name, "table": table, "loaded": room is not None, "clients": clients}
-            )
+            entry = {"name": name, "table": table, "loaded": room is not None, "clients": clients}
+            if name in rooms.errors:
+                entry["error"] = rooms.errors[name]
+            listed.append(entry)
         return JSONResponse({"sheets": listed})
 
     async def sheet(request: Request, name: str) -> Response:

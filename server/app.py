@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from persistence.database import check_connection, create_engine
-from persistence.schema import reflect_table
+from persistence.schema import unservable
 from persistence.settings import Settings
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
@@ -30,13 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
-    """Builds the app; refuses at once a sheet whose table Cellsync cannot serve, and a
-    public address without a secret."""
+    """Builds the app; refuses at once a public address without a secret. A sheet whose table
+    Cellsync cannot serve is logged and listed with its error; the others are served."""
     policy = policy_for(settings)
     engine = create_engine(settings.database_url)
     check_connection(engine)
-    for table in settings.sheets.values():
-        reflect_table(engine, table)
     update_log = UpdateLog(engine)
     writer = LogWriter(update_log, settings.log_interval, settings.compact_after)
     worker = PersistenceWorker(engine, settings.flush_debounce, settings.flush_max_delay)
@@ -49,6 +47,9 @@ def create_app(settings: Settings) -> Starlette:
         merge_window=settings.merge_window,
         idle_seconds=settings.idle_seconds,
     )
+    rooms.errors.update(unservable(engine, settings.sheets))
+    for name, error in rooms.errors.items():
+        log.error("sheet %s is not served: %s", name, error)
     metrics = Metrics(rooms)
     sheet_socket = SheetSocket(rooms, policy, settings)
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pycrdt import Doc
 
 from persistence.document import publish_meta
+from persistence.schema import UnsupportedTableError
 from persistence.sheet_store import SheetStore
 from server.fanout import Fanout
 from server.log_writer import LogWriter
@@ -23,7 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class UnknownSheet(LookupError):
-    pass
+    """A sheet the server does not serve; `reason` says why, for the client."""
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        super().__init__(name)
+        self.reason = reason or f"unknown sheet: {name[:100]}"
 
 
 class Rooms:
@@ -49,6 +54,7 @@ class Rooms:
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self.traffic = {name: Traffic() for name in sheets}  # outlives each room's loading
+        self.errors: dict[str, str] = {}  # sheet -> why its table cannot be served (yet)
 
     def loaded(self) -> list[Room]:
         return [f.result() for f in self._rooms.values() if f.done() and not f.exception()]
@@ -64,10 +70,14 @@ class Rooms:
             future = self._rooms[name] = asyncio.ensure_future(self._load(name))
         try:
             room = await asyncio.shield(future)
-        except Exception:
+        except Exception as exc:
             if self._rooms.get(name) is future:
                 del self._rooms[name]
+            if isinstance(exc, UnsupportedTableError):
+                self.errors[name] = str(exc)
+                raise UnknownSheet(name, f"sheet {name[:40]} is not served: {exc}") from exc
             raise
+        self.errors.pop(name, None)
         timer = self._idle_timers.pop(name, None)
         if timer is not None:
             timer.cancel()

@@ -74,8 +74,9 @@ class SheetSocket:
         try:
             connection = self._connection(websocket, grant)
             room = await self.rooms.acquire(name)
-        except UnknownSheet:
-            raise Refused(CLOSE_UNKNOWN_SHEET, f"unknown sheet: {name[:100]}") from None
+        except UnknownSheet as exc:
+            reason = exc.reason.encode()[:123].decode(errors="ignore")  # a close frame's limit
+            raise Refused(CLOSE_UNKNOWN_SHEET, reason) from None
         except MissingFrameWriter as exc:
             log.error("%s", exc)
             raise Refused(CLOSE_SERVER_ERROR, "server misconfigured") from None
