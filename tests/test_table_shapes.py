@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from test_cli import cellsync
 from test_worker import document_rows, equal, execute, table_rows
 from waiting import eventually
 
@@ -175,3 +176,20 @@ async def test_every_key_form_name_and_column_type_is_served(server_factory, dat
             )
             assert equal(table_rows(database_url, table), document_rows(fresh, key))
             assert len(fresh.rows()) == len(table_rows(database_url, table))
+
+
+async def test_writes_to_a_quoted_or_schema_qualified_table_reach_the_sheet(
+    server_factory, database_url
+):
+    statements, sheets = _shapes(database_url)
+    execute(database_url, *statements)
+    spec = f"things={sheets['things']}"
+    watched = cellsync("watch", "things", "--database-url", database_url, "--sheet", spec)
+    assert watched.returncode == 0, watched.stderr
+    server = await server_factory(sheets, CELLSYNC_TABLE_POLL_SECONDS="0")
+    table = 'app."Odd Things"' if sheets["things"].startswith("app.") else '"Odd Things"'
+    async with open_sheet(server.url, "things") as sheet:
+        execute(
+            database_url, f"""UPDATE {table} SET "Label" = 'from SQL' WHERE "Label" = 'first'"""
+        )
+        await sheet.wait_for(lambda s: any(r["Label"] == "from SQL" for r in s.rows()), timeout=5)
