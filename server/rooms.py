@@ -9,9 +9,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from pycrdt import Doc
-
-from persistence.document import publish_meta
+from persistence.document import new_doc
 from persistence.schema import UnsupportedTableError
 from persistence.sheet_store import SheetStore
 from server.fanout import Fanout
@@ -105,16 +103,12 @@ class Rooms:
 
     async def _load(self, name: str) -> Room:
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
-        doc = Doc()
+        doc = new_doc()
         doc.apply_update(loaded.update)
         self.writer.track(name, loaded.log_rows)
         guard = DocumentGuard(doc, loaded.schema, lambda key: self.store.written_row(name, key))
         room = Room(name, doc, self._on_update, self.merge_window, guard, self.traffic[name])
         self.worker.attach(room, loaded.update, loaded.schema)
-        if publish_meta(doc, loaded.schema):
-            log.info(
-                "sheet %s: table %s changed its columns; meta updated", name, loaded.schema.table
-            )
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
 
