@@ -7,8 +7,10 @@ from tables import create_items_table
 from test_worker import document_rows, equal, execute, table_follows, table_rows
 
 from client.sheet import open_sheet
+from persistence import load_repair
 from persistence.database import create_engine
-from persistence.document import order_keys
+from persistence.document import new_doc, order_keys, populate, publish_meta, read_rows
+from persistence.schema import Column, TableSchema
 from persistence.update_log import UpdateLog
 
 
@@ -123,3 +125,17 @@ async def test_a_sheet_pointed_at_another_table_shows_its_rows(server_factory, d
         await table_follows(database_url, fresh, "others")
     assert table_rows(database_url, "others")["3"]["qty"] == 33
     assert table_rows(database_url, "items")["3"]["qty"] == 3
+
+
+def test_stale_cells_are_removed_even_where_meta_already_changed():
+    """Before this repair the server updated `meta` on load but left the cells of a renamed
+    column in every row: such documents are repaired too."""
+    columns = (Column("id", "integer", False, True), Column("title", "text", True, False))
+    schema = TableSchema("items", "id", columns, autoincrement=True)
+    old = TableSchema("items", "id", (*columns[:1], Column("name", "text", True, False)), True)
+    doc = new_doc()
+    populate(doc, old, [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
+    publish_meta(doc, schema)
+    repair = load_repair.repair(doc, schema, lambda: {"1": {"id": 1, "title": "A"}})
+    assert (repair.dropped, repair.filled) == ({"name"}, {"1": {"title": "A"}})
+    assert read_rows(doc) == [{"id": 1, "title": "A"}, {"id": 2}]
