@@ -41,8 +41,9 @@ POSTGRESQL_SHAPES = [
     """INSERT INTO app."Odd Things" ("Label", "order") VALUES ('second', 2)""",
     "CREATE TABLE tags (slug varchar(20) PRIMARY KEY, title text)",
     "INSERT INTO tags (slug, title) VALUES ('red', 'Red'), ('blue', 'Blue')",
+    "CREATE TABLE notes (id uuid PRIMARY KEY, body text)",
 ]
-POSTGRESQL_SHEETS = {"things": 'app."Odd Things"', "tags": "tags"}
+POSTGRESQL_SHEETS = {"things": 'app."Odd Things"', "tags": "tags", "notes": "notes"}
 
 SQLITE_SHAPES = [
     """CREATE TABLE "Odd Things" (
@@ -165,15 +166,16 @@ async def test_every_key_form_name_and_column_type_is_served(server_factory, dat
             what="tags equal to the document",
         )
         assert table_rows(database_url, "tags")["green"]["title"] == "Green"
+    if postgresql:  # a uuid key the client gives
+        async with open_sheet(server.url, "notes") as notes:
+            given = "0b5e7a8e-2c1d-4c3b-9a7f-6d5e4c3b2a19"
+            notes.add_row({"id": given, "body": "keyed by the client"})
+            await eventually(lambda: given in table_rows(database_url, "notes"))
     await server.stop()
     await server.start()
     for name, table in sheets.items():
         async with open_sheet(server.url, name) as fresh:
-            key = (
-                "id"
-                if name == "things" and postgresql
-                else ("order" if name == "things" else "slug")
-            )
+            key = {"things": "id" if postgresql else "order", "tags": "slug"}.get(name, "id")
             assert equal(table_rows(database_url, table), document_rows(fresh, key))
             assert len(fresh.rows()) == len(table_rows(database_url, table))
 
