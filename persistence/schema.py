@@ -65,6 +65,10 @@ class UnsupportedTableError(Exception):
     """The table cannot be shown as a sheet; the message names the table and the reason."""
 
 
+class MissingTableError(UnsupportedTableError):
+    """The table does not exist (yet: a migration may be creating it again)."""
+
+
 @dataclass(frozen=True)
 class TableName:
     """A table as a sheet names it: the one place a name becomes a schema and a table, which
@@ -157,7 +161,7 @@ def load_table(engine: Engine, table: str) -> sqlalchemy.Table:
             name.name, sqlalchemy.MetaData(), schema=name.schema, autoload_with=engine
         )
     except NoSuchTableError as exc:
-        raise UnsupportedTableError(f'table "{table}" does not exist') from exc
+        raise MissingTableError(f'table "{table}" does not exist') from exc
     for column in reflected.columns:
         if isinstance(column.type, sql.sqltypes.JSON):
             column.type.none_as_null = True

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 
 from persistence.document import new_doc
-from persistence.schema import UnsupportedTableError
+from persistence.schema import MissingTableError, UnsupportedTableError
 from persistence.sheet_store import SheetStore
 from server.fanout import Fanout
 from server.log_writer import LogWriter
@@ -73,6 +73,7 @@ class Rooms:
                 del self._rooms[name]
             if isinstance(exc, UnsupportedTableError):
                 self.errors[name] = str(exc)
+            if isinstance(exc, UnsupportedTableError) and not isinstance(exc, MissingTableError):
                 raise UnknownSheet(name, f"sheet {name[:40]} is not served: {exc}") from exc
             raise
         self.errors.pop(name, None)

@@ -78,13 +78,15 @@ async def test_a_table_that_cannot_be_served_is_reported_and_the_others_are_serv
     ]:
         lines = [line for line in log.splitlines() if f"sheet {name} is not served" in line]
         assert len(lines) == 1 and why in lines[0], log
+        response = httpx.get(f"{server.http}/api/sheets/{name}")
+        assert response.status_code == 404 and why in response.json()["error"]
+        if name == "ghost":
+            continue  # a missing table may come back: its clients are told to retry
         with pytest.raises(SheetClosed) as closed:
             async with open_sheet(server.url, name):
                 pass
         assert closed.value.code == 4404
         assert why in closed.value.reason
-        response = httpx.get(f"{server.http}/api/sheets/{name}")
-        assert response.status_code == 404 and why in response.json()["error"]
     listed = {s["name"]: s for s in httpx.get(f"{server.http}/api/sheets").json()["sheets"]}
     assert "error" not in listed["items"]
     assert 'table "loose" has no primary key' in listed["loose"]["error"]
