@@ -18,7 +18,6 @@ from typing import Any
 import websockets
 from pycrdt import (
     Array,
-    Doc,
     Map,
     TransactionEvent,
     YMessageType,
@@ -28,7 +27,7 @@ from pycrdt import (
     handle_sync_message,
 )
 
-from persistence.document import REFUSALS, iter_rows, new_row_key, read_meta
+from persistence.document import REFUSALS, iter_rows, new_doc, new_row_key, read_meta
 
 
 class SheetClosed(ConnectionError):
@@ -44,7 +43,7 @@ class Sheet:
     """A sheet's document, kept in sync with the server while the sheet is open."""
 
     def __init__(self, websocket: websockets.ClientConnection) -> None:
-        self.doc = Doc()
+        self.doc = new_doc()
         self._websocket = websocket
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._synced = asyncio.Event()

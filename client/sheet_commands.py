@@ -9,7 +9,7 @@ from pycrdt import Doc
 from client.csv_import import read_rows
 from client.workspace import CommandError, Workspace
 from persistence import row_edits, snapshots
-from persistence.document import iter_rows
+from persistence.document import iter_rows, new_doc
 from persistence.records import records_of, to_csv, to_json
 from persistence.table_flush import write_document
 from persistence.table_writer import FlushResult
@@ -66,7 +66,7 @@ async def restore(workspace: Workspace, name: str, version: int) -> Restored:
         raise CommandError(
             f"sheet {name!r} has no version {version}; `cellsync snapshots {name}` lists them"
         )
-    target = Doc()
+    target = new_doc()
     target.apply_update(data)
     async with workspace.document(name) as opened:
         edits = row_edits.matching(opened.doc, iter_rows(target), schema)

@@ -20,7 +20,7 @@ from pycrdt import Doc
 
 from client.sheet import Sheet, SheetClosed, open_sheet
 from persistence.database import check_connection, create_engine
-from persistence.document import read_meta
+from persistence.document import new_doc, read_meta
 from persistence.schema import TableSchema, reflect_table
 from persistence.settings import Settings
 from persistence.sheet_store import SheetStore
@@ -78,7 +78,7 @@ class Workspace:
             return self.sheets[name]
         logged = self.update_log.load(name)
         if logged is not None:
-            doc = Doc()
+            doc = new_doc()
             doc.apply_update(logged.update)
             table = read_meta(doc).get("table")
             if isinstance(table, str):
@@ -103,7 +103,7 @@ class Workspace:
                 yield OpenDocument(sheet.doc, live=True)
                 return
         opened = await asyncio.to_thread(self.store.open, name, table)
-        doc = Doc()
+        doc = new_doc()
         doc.apply_update(opened.update)
         edits: list[bytes] = []  # not a state-vector diff: that misses pure deletions
         subscription = doc.observe(lambda event: edits.append(event.update))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -28,16 +30,30 @@ REFUSALS = "refusals"  # "row key\x00column" -> {reason, value, at}; written by 
 
 Scalar = None | bool | int | float | str
 
-_ORDER_CHUNK = 100  # keys appended to `order` per transaction by populate
+ORDER_CHUNK = 100  # keys appended to `order` per transaction by populate
 
 # pycrdt panics (PanicException, not an Exception) on ints outside int64.
 _INT64 = range(-(2**63), 2**63)
+
+# An interval cell: an ISO-8601 duration of weeks, days, hours, minutes and seconds.
+_DURATION = re.compile(
+    r"^(?P<sign>[-+])?P(?:(?P<W>\d+)W)?(?:(?P<D>\d+)D)?"
+    r"(?:T(?:(?P<H>\d+)H)?(?:(?P<M>\d+)M)?(?:(?P<S>\d+)(?:[.,](?P<f>\d{1,6}))?S)?)?$"
+)
+
+
+def new_doc() -> Doc:
+    """A document whose own edits carry a random 32-bit client id, as Yjs makes them: pycrdt's
+    default is wider, and clients on older pycrdt (0.12) misread such ids."""
+    return Doc(client_id=secrets.randbits(32))
 
 
 def to_cell(value: Any, column: Column) -> Scalar:
     """A value read from the table as a document scalar (Decimal -> float, dates -> ISO)."""
     if value is None:
         return None
+    if column.readonly_reason is not None:
+        return _shown_as_text(value)
     try:
         cell = _TO_CELL[column.type](value)
     except (TypeError, ValueError) as exc:
@@ -53,6 +69,8 @@ def from_cell(value: Scalar, column: Column) -> Any:
         if not column.nullable:
             raise ValueError(f'column "{column.name}" cannot be empty')
         return None
+    if column.readonly_reason is not None:
+        raise ValueError(f'column "{column.name}" is read-only: {column.readonly_reason}')
     try:
         result = _FROM_CELL[column.type](value, column)
     except ValueError as exc:
@@ -110,9 +128,9 @@ def populate(doc: Doc, schema: TableSchema, rows: Iterable[Mapping[str, Scalar]]
     # their number (~3 s for 10k at once, 0.02 s a hundred at a time). One block instead of one
     # per row is what a browser integrates fastest: a 10k-row sheet's first sync applies ~20%
     # faster in yjs, and is 130 KB smaller.
-    for start in range(0, len(keys), _ORDER_CHUNK):
+    for start in range(0, len(keys), ORDER_CHUNK):
         with doc.transaction():
-            order.extend(keys[start : start + _ORDER_CHUNK])
+            order.extend(keys[start : start + ORDER_CHUNK])
 
 
 def publish_meta(doc: Doc, schema: TableSchema) -> bool:
@@ -191,8 +209,35 @@ def _check_text(value: Any, column: Column) -> None:
         )
 
 
-def _iso(value: date) -> str:
+def _iso(value: date | time) -> str:
     return value.isoformat()
+
+
+def _iso_duration(value: timedelta) -> str:
+    """An interval as an ISO-8601 duration: P1DT2H30M, -PT0.5S (PostgreSQL reads both)."""
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if seconds or value.microseconds:
+        clock += f"{seconds}.{value.microseconds:06d}".rstrip("0").rstrip(".") + "S"
+    days = f"{value.days}D" if value.days else ""
+    return f"{sign}P{days}T{clock}" if clock else f"{sign}P{days or '0D'}"
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _shown_as_text(value: Any) -> str:
+    """A value of a type Cellsync cannot edit, as read-only text: bytes in PostgreSQL's hex
+    form, arrays and documents as JSON, anything else as Python prints it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 _TO_CELL: dict[str, Callable[[Any], Scalar]] = {
@@ -203,6 +248,10 @@ _TO_CELL: dict[str, Callable[[Any], Scalar]] = {
     "boolean": bool,
     "date": _iso,
     "datetime": _iso,
+    "time": _iso,
+    "interval": _iso_duration,
+    "uuid": str,
+    "json": _json_text,
 }
 
 
@@ -254,6 +303,38 @@ def _to_datetime(value: Scalar, column: Column) -> datetime:
     return datetime.fromisoformat(_to_text(value, column))
 
 
+def _to_time(value: Scalar, column: Column) -> time:
+    return time.fromisoformat(_to_text(value, column))
+
+
+def _to_interval(value: Scalar, column: Column) -> timedelta:
+    match = _DURATION.match(_to_text(value, column).strip().upper())
+    if match is None or match.group(0).rstrip("T").endswith("P"):
+        raise ValueError("expected an ISO-8601 duration of days and time, such as P1DT2H30M")
+    parts = {unit: int(match[unit] or 0) for unit in "WDHMS"}
+    micro = int((match["f"] or "").ljust(6, "0"))
+    result = timedelta(
+        weeks=parts["W"],
+        days=parts["D"],
+        hours=parts["H"],
+        minutes=parts["M"],
+        seconds=parts["S"],
+        microseconds=micro,
+    )
+    return -result if match["sign"] == "-" else result
+
+
+def _to_uuid(value: Scalar, column: Column) -> uuid.UUID:
+    return uuid.UUID(_to_text(value, column))
+
+
+def _to_json(value: Scalar, column: Column) -> Any:
+    try:
+        return json.loads(_to_text(value, column))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from exc
+
+
 _FROM_CELL: dict[str, Callable[[Scalar, Column], Any]] = {
     "integer": _to_integer,
     "number": _to_float,
@@ -262,4 +343,8 @@ _FROM_CELL: dict[str, Callable[[Scalar, Column], Any]] = {
     "boolean": _to_boolean,
     "date": _to_date,
     "datetime": _to_datetime,
+    "time": _to_time,
+    "interval": _to_interval,
+    "uuid": _to_uuid,
+    "json": _to_json,
 }

@@ -135,4 +135,4 @@ class ExternalReader:
 
     def _typed(self, pk: str) -> Any:
         """A primary key from a trigger's text as the column's own type."""
-        return int(pk) if self.pk.type == "integer" else pk
+        return from_cell(int(pk) if self.pk.type == "integer" else pk, self.pk)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from persistence.document import Scalar, iter_rows, read_meta
+from persistence.document import Scalar, iter_rows, new_doc, read_meta
 
 Record = dict[str, Scalar]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -36,7 +36,7 @@ def records(doc: Doc) -> list[Record]:
 
 def records_of(update: bytes) -> tuple[list[str], list[Record]]:
     """Columns and records of a document given as an update (a Doc of this thread's own)."""
-    doc = Doc()
+    doc = new_doc()
     doc.apply_update(update)
     return columns(doc), records(doc)
 

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from pycrdt import Doc, Map, MapEvent
+from pycrdt import Map, MapEvent
 
 from persistence import shadow
-from persistence.document import ROWS, same
+from persistence.document import ROWS, new_doc, same
 from persistence.flush_outcome import put_outcome
 from persistence.table_writer import FlushResult, RowState
 
 
 class SheetReplica:
     def __init__(self, update: bytes, pk: str) -> None:
-        self.doc = Doc()
+        self.doc = new_doc()
         self.doc.apply_update(update)
         self.pk = pk
         self.rows = self.doc.get(ROWS, type=Map)

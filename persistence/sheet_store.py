@@ -2,20 +2,25 @@
 
 From the first open on, the log is the document's source and the persistence worker writes
 the table. The first open records the table's rows as the worker's last written state, in the
-same transaction as the document's first log row. Blocking: run it in a thread.
+same transaction as the document's first log row. Later opens repair the document (its
+columns and table follow the database, `order` lists each row once) with server edits logged
+at once. Blocking: run it in a thread.
 """
 
+import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from pycrdt import Doc
 
-from persistence import shadow
-from persistence.document import Scalar, populate, row_key
+from persistence import load_repair, shadow
+from persistence.document import Scalar, new_doc, populate, row_key
+from persistence.load_repair import Repair
 from persistence.schema import TableSchema, reflect_table
 from persistence.shadow import ShadowRow
 from persistence.table_rows import fetch_rows
-from persistence.update_log import UpdateLog
+from persistence.update_log import LoggedDocument, UpdateLog, merge
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class SheetStore:
         schema = reflect_table(self.engine, table)
         logged = self.update_log.load(sheet)
         if logged is not None:
-            return OpenedSheet(logged.update, logged.rows, schema)
+            return self._repaired(sheet, schema, logged)
         update, rows = _from_table(self.engine, schema)
         written = {row_key(row[schema.pk]): ShadowRow(row[schema.pk], row) for row in rows}
         with self.engine.begin() as conn:
@@ -45,6 +50,27 @@ class SheetStore:
             self.update_log.append({sheet: update}, conn)
             shadow.write(conn, sheet, written, new=set(written))
         return OpenedSheet(update, 1, schema)
+
+    def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
+        """The logged document after `load_repair`, whose edits are logged before anyone
+        sees them; the record of written rows follows the same columns and table."""
+        doc = new_doc()
+        doc.apply_update(logged.update)
+        edits: list[bytes] = []
+        subscription = doc.observe(lambda event: edits.append(event.update))
+        try:
+            repair = load_repair.repair(doc, schema, lambda: _table_rows(self.engine, schema))
+        finally:
+            doc.unobserve(subscription)
+        if not edits:
+            return OpenedSheet(logged.update, logged.rows, schema)
+        with self.engine.begin() as conn:
+            shadow.lock_sheet(conn, sheet)
+            self.update_log.append({sheet: merge(edits)}, conn)
+            if repair.rows_changed:
+                _follow_record(conn, sheet, schema, repair)
+        log.info("sheet %s: on load, %s", sheet, repair.summary())
+        return OpenedSheet(doc.get_update(), logged.rows + 1, schema)
 
     def written_row(self, sheet: str, key: str) -> dict | None:
         """A row as the worker last wrote it to (or read it from) the table."""
@@ -61,9 +87,31 @@ class SheetStore:
         return _from_table(self.engine, reflect_table(self.engine, table))[0]
 
 
+def _table_rows(engine: sa.Engine, schema: TableSchema) -> load_repair.TableRows:
+    return {row_key(row[schema.pk]): row for row in fetch_rows(engine, schema)}
+
+
+def _follow_record(conn: sa.Connection, sheet: str, schema: TableSchema, repair: Repair) -> None:
+    """The record of written rows after a repair: another table's rows, or the same rows
+    without dropped columns and with the new ones as the table holds them."""
+    written = shadow.read(conn, sheet)
+    if repair.new_table is not None:
+        shadow.forget(conn, sheet, list(written))
+        rows = {key: ShadowRow(cells[schema.pk], cells) for key, cells in repair.new_table.items()}
+        shadow.write(conn, sheet, rows, new=set(rows))
+        return
+    names = {column.name for column in schema.columns}
+    changed = {}
+    for key, row in written.items():
+        cells = {c: v for c, v in row.cells.items() if c in names} | repair.filled.get(key, {})
+        if cells != row.cells:
+            changed[key] = ShadowRow(row.pk, cells)
+    shadow.write(conn, sheet, changed, new=set())
+
+
 def _from_table(engine: sa.Engine, schema: TableSchema) -> tuple[bytes, list[dict[str, Scalar]]]:
     """The document a sheet starts from (its table's rows), and those rows."""
     rows = list(fetch_rows(engine, schema))
-    doc = Doc()
+    doc = new_doc()
     populate(doc, schema, rows)
     return doc.get_update(), rows

@@ -1,6 +1,7 @@
 """Triggers that tell Cellsync which rows of a table other programs changed.
 
-On PostgreSQL a row trigger sends `NOTIFY cellsync_changes, 'table<TAB>pk'`; on SQLite, which
+On PostgreSQL a row trigger sends `NOTIFY cellsync_changes, 'table<TAB>pk'` (the table as the
+sheet names it, schema included); on SQLite, which
 has no NOTIFY, it appends (table, pk) to `cellsync_changes`, which the server polls by id. The
 worker's own writes fire the triggers too: it tells them apart by comparing the table with
 what it last wrote, so nothing echoes back. Identifiers come from reflection and are quoted
@@ -29,10 +30,12 @@ _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION cellsync_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP <> 'INSERT' THEN
-    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME || E'\\t' || (row_to_json(OLD) ->> TG_ARGV[0]));
+    PERFORM pg_notify('{CHANNEL}', COALESCE(TG_ARGV[1], TG_TABLE_NAME) || E'\\t'
+      || (row_to_json(OLD) ->> TG_ARGV[0]));
   END IF;
   IF TG_OP <> 'DELETE' THEN
-    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME || E'\\t' || (row_to_json(NEW) ->> TG_ARGV[0]));
+    PERFORM pg_notify('{CHANNEL}', COALESCE(TG_ARGV[1], TG_TABLE_NAME) || E'\\t'
+      || (row_to_json(NEW) ->> TG_ARGV[0]));
   END IF;
   RETURN NULL;
 END $$
@@ -49,7 +52,8 @@ def watch(engine: Engine, schema: TableSchema) -> None:
             conn.execute(
                 sa.text(
                     f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                    f"FOR EACH ROW EXECUTE FUNCTION cellsync_notify_change({_literal(schema.pk)})"
+                    "FOR EACH ROW EXECUTE FUNCTION "
+                    f"cellsync_notify_change({_literal(schema.pk)}, {_literal(schema.table)})"
                 )
             )
             return
@@ -106,8 +110,9 @@ def changed_since(conn: Connection, after: int) -> tuple[int, dict[str, set[str]
 
 
 def _quoted(engine: Engine, schema: TableSchema) -> tuple[str, str]:
-    quote = engine.dialect.identifier_preparer.quote
-    return quote(schema.table), quote(schema.pk)
+    """The table (schema-qualified when the sheet names a schema) and its key, quoted."""
+    preparer = engine.dialect.identifier_preparer
+    return preparer.format_table(schema.name.clause()), preparer.quote(schema.pk)
 
 
 def _sqlite_trigger(engine: Engine, schema: TableSchema, event: str) -> str:

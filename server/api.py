@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from persistence.records import Record, records_of, to_csv
+from persistence.schema import UnsupportedTableError
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.metrics import Metrics
 from server.rooms import Rooms, SheetUnavailable
@@ -48,6 +49,8 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
                 return unknown(name)
             try:
                 return await handler(request, name)
+            except UnsupportedTableError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=404)
             except SheetUnavailable as exc:
                 return JSONResponse({"error": exc.reason}, status_code=503)
 
@@ -65,9 +68,10 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             table = rooms.sheets[name]
             room = rooms.live(name)
             clients = len(room.connections) if room is not None else 0
-            listed.append(
-                {"name": name, "table": table, "loaded": room is not None, "clients": clients}
-            )
+            entry = {"name": name, "table": table, "loaded": room is not None, "clients": clients}
+            if name in rooms.errors:
+                entry["error"] = rooms.errors[name]
+            listed.append(entry)
         return JSONResponse({"sheets": listed})
 
     async def sheet(request: Request, name: str) -> Response:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from persistence.database import create_engine
-from persistence.schema import reflect_table
+from persistence.schema import unservable
 from persistence.settings import Settings
 from persistence.sheet_claims import sheet_claims
 from persistence.sheet_store import SheetStore
@@ -34,13 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
-    """Builds the app, once the database answers; refuses at once a sheet whose table
-    Cellsync cannot serve, and a public address without a secret."""
+    """Builds the app, once the database answers; refuses at once a public address without a
+    secret. A sheet whose table Cellsync cannot serve is logged and listed with its error; the
+    others are served."""
     policy = policy_for(settings)
     engine = create_engine(settings.database_url)
     wait_for_database(engine)
-    for table in settings.sheets.values():
-        reflect_table(engine, table)
     update_log = UpdateLog(engine)
     health = DatabaseHealth()
     writer = LogWriter(
@@ -58,6 +57,9 @@ def create_app(settings: Settings) -> Starlette:
         merge_window=settings.merge_window,
         idle_seconds=settings.idle_seconds,
     )
+    rooms.errors.update(unservable(engine, settings.sheets))
+    for name, error in rooms.errors.items():
+        log.error("sheet %s is not served: %s", name, error)
     metrics = Metrics(rooms)
     sheet_socket = SheetSocket(rooms, policy, settings)
 

@@ -11,9 +11,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from pycrdt import Doc
-
-from persistence.document import publish_meta
+from persistence.document import new_doc
+from persistence.schema import MissingTableError, UnsupportedTableError
 from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.sheet_store import SheetStore
 from persistence.table_writer import FlushResult
@@ -28,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class UnknownSheet(LookupError):
-    pass
+    """A sheet the server does not serve; `reason` says why, for the client."""
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        super().__init__(name)
+        self.reason = reason or f"unknown sheet: {name[:100]}"
 
 
 class SheetUnavailable(Exception):
@@ -66,6 +69,7 @@ class Rooms:
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self.traffic = {name: Traffic() for name in sheets}  # outlives each room's loading
+        self.errors: dict[str, str] = {}  # sheet -> why its table cannot be served (yet)
 
     def loaded(self) -> list[Room]:
         return [f.result() for f in self._rooms.values() if f.done() and not f.exception()]
@@ -86,7 +90,12 @@ class Rooms:
                 del self._rooms[name]
             if isinstance(exc, SheetTaken):
                 raise
+            if isinstance(exc, UnsupportedTableError):
+                self.errors[name] = str(exc)
+            if isinstance(exc, UnsupportedTableError) and not isinstance(exc, MissingTableError):
+                raise UnknownSheet(name, f"sheet {name[:40]} is not served: {exc}") from exc
             raise self._unavailable(name, exc) from exc
+        self.errors.pop(name, None)
         if self.health.succeeded(f"sheet {name}: load"):
             log.info("sheet %s: loads again", name)
         timer = self._idle_timers.pop(name, None)
@@ -102,6 +111,8 @@ class Rooms:
             return room.doc.get_update()
         try:
             return await asyncio.to_thread(self.store.peek, name, self.sheets[name])
+        except UnsupportedTableError:
+            raise  # not worth a retry: the API answers 404 with the reason
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
 
@@ -194,16 +205,12 @@ class Rooms:
 
     async def _open(self, name: str) -> Room:
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
-        doc = Doc()
+        doc = new_doc()
         doc.apply_update(loaded.update)
         self.writer.track(name, loaded.log_rows)
         guard = DocumentGuard(doc, loaded.schema, lambda key: self.store.written_row(name, key))
         room = Room(name, doc, self._on_update, self.merge_window, guard, self.traffic[name])
         self.worker.attach(room, loaded.update, loaded.schema)
-        if publish_meta(doc, loaded.schema):
-            log.info(
-                "sheet %s: table %s changed its columns; meta updated", name, loaded.schema.table
-            )
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
 

@@ -88,8 +88,9 @@ class SheetSocket:
         try:
             connection = self._connection(websocket, grant)
             room = await self.rooms.acquire(name)
-        except UnknownSheet:
-            raise Refused(CLOSE_UNKNOWN_SHEET, f"unknown sheet: {name[:100]}") from None
+        except UnknownSheet as exc:
+            reason = exc.reason.encode()[:123].decode(errors="ignore")  # a close frame's limit
+            raise Refused(CLOSE_UNKNOWN_SHEET, reason) from None
         except SheetUnavailable as exc:
             raise Refused(CLOSE_TRY_AGAIN, exc.reason) from None
         except SheetTaken as exc:

@@ -36,29 +36,6 @@ def test_every_command_has_help(command):
     assert "Usage" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("ddl", "reason"),
-    [
-        ("CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b))", "composite primary key"),
-        ("CREATE TABLE loose (a INTEGER, b TEXT)", "no primary key"),
-    ],
-)
-def test_a_table_without_a_single_column_key_is_refused_at_start(database_url, ddl, reason):
-    make_table(database_url, ddl)
-    table = ddl.split()[2]
-    result = cellsync("serve", "--database-url", database_url, "--sheet", f"s={table}")
-    assert result.returncode == 1
-    message = result.stderr.strip()
-    assert message.count("\n") == 0, message
-    assert table in message and reason in message
-
-
-def test_a_missing_table_is_a_one_line_error(sqlite_url):
-    """(A database that is down is waited for: test_database_outage.py.)"""
-    missing = cellsync("serve", "--database-url", sqlite_url, "--sheet", "s=nope")
-    assert missing.returncode == 1 and "nope" in missing.stderr
-
-
 def test_no_sheets_is_an_error():
     result = cellsync("serve")
     assert result.returncode == 1

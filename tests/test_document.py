@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal
 
 import pytest
@@ -173,6 +175,51 @@ def test_decimal_without_scale_keeps_the_shortest_repr():
     ],
 )
 def test_from_cell_refuses(cell, column, message):
+    with pytest.raises(ValueError, match=message):
+        from_cell(cell, column)
+
+
+TIME = Column("starts", "time", nullable=True, readonly=False)
+INTERVAL = Column("lasts", "interval", nullable=True, readonly=False)
+UUID = Column("ref", "uuid", nullable=True, readonly=False)
+JSON = Column("doc", "json", nullable=True, readonly=False)
+BYTES = Column("data", "text", nullable=True, readonly=True, readonly_reason="cannot edit BYTEA")
+
+
+@pytest.mark.parametrize(
+    ("value", "column", "cell"),
+    [
+        (dt_time(8, 30), TIME, "08:30:00"),
+        (dt_time(8, 30, 0, 5, tzinfo=UTC), TIME, "08:30:00.000005+00:00"),
+        (timedelta(days=1, hours=2, minutes=30), INTERVAL, "P1DT2H30M"),
+        (timedelta(0), INTERVAL, "P0D"),
+        (-timedelta(seconds=1.5), INTERVAL, "-PT1.5S"),
+        (uuid.UUID(int=1), UUID, "00000000-0000-0000-0000-000000000001"),
+        ({"a": [1, "é"]}, JSON, '{"a": [1, "é"]}'),
+        (b"\x01\xff", BYTES, "\\x01ff"),
+        (["x", None], BYTES, '["x", null]'),
+    ],
+)
+def test_new_types_round_trip(value, column, cell):
+    assert to_cell(value, column) == cell
+    if column is not BYTES:
+        assert from_cell(cell, column) == value
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "message"),
+    [
+        ("{not json", JSON, r'^column "doc" \(json\) cannot take .*: invalid JSON'),
+        (3, JSON, "expected text, got int"),
+        ("1 day", INTERVAL, "expected an ISO-8601 duration"),
+        ("P1M", INTERVAL, "expected an ISO-8601 duration"),
+        ("PT", INTERVAL, "expected an ISO-8601 duration"),
+        ("25:00", TIME, r'^column "starts" \(time\)'),
+        ("nope", UUID, r'^column "ref" \(uuid\)'),
+        ("\\x02", BYTES, '^column "data" is read-only: cannot edit BYTEA$'),
+    ],
+)
+def test_new_types_refuse(cell, column, message):
     with pytest.raises(ValueError, match=message):
         from_cell(cell, column)
 

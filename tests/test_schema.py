@@ -13,6 +13,7 @@ from persistence.database import CellsyncDatabaseError, check_connection, create
 from persistence.demo import STATUSES, create_demo_database
 from persistence.schema import (
     Column,
+    TableName,
     UnsupportedTableError,
     load_table,
     parse_choice_check,
@@ -200,15 +201,54 @@ def test_refuses_missing_table(engine):
         load_table(engine, "ghost")
 
 
-def test_refuses_unmappable_column_type(engine):
+def test_a_type_cellsync_cannot_edit_is_read_only_text(engine):
     _create(
         engine,
         "files",
         sqlalchemy.Column("id", Integer, primary_key=True),
         sqlalchemy.Column("blob", LargeBinary),
     )
-    with pytest.raises(UnsupportedTableError, match=r'^table "files" has column "blob" of type'):
+    column = reflect_table(engine, "files").column("blob")
+    assert (column.type, column.readonly) == ("text", True)
+    assert re.fullmatch(r"Cellsync cannot edit (BLOB|BYTEA) values; shown as text, read-only",
+                        column.readonly_reason)  # fmt: skip
+    assert column.to_meta()["readonly_reason"] == column.readonly_reason
+
+
+def test_a_key_of_a_type_cellsync_cannot_edit_is_refused(engine):
+    _create(engine, "files", sqlalchemy.Column("id", LargeBinary, primary_key=True))
+    with pytest.raises(UnsupportedTableError, match=r'^table "files" has a primary key of type'):
         reflect_table(engine, "files")
+
+
+def test_schema_qualified_and_quoted_names(postgresql_url):
+    engine = create_engine(postgresql_url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text('CREATE SCHEMA "Sales Dept"'))
+        conn.execute(sqlalchemy.text('CREATE TABLE "Sales Dept"."order" ("Id" serial PRIMARY KEY)'))
+    schema = reflect_table(engine, '"Sales Dept".order')
+    engine.dispose()
+    assert (schema.table, schema.pk, schema.autoincrement) == ('"Sales Dept".order', "Id", True)
+    assert schema.name == TableName("order", "Sales Dept")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("items", TableName("items")),
+        ("app.items", TableName("items", "app")),
+        ("My Table", TableName("My Table")),
+        ('"a.b"."say ""hi"""', TableName('say "hi"', "a.b")),
+    ],
+)
+def test_table_names(text, expected):
+    assert TableName.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "a.b.c", 'a"b'])
+def test_bad_table_names_are_refused(text):
+    with pytest.raises(UnsupportedTableError, match=r"is not NAME or SCHEMA\.NAME"):
+        TableName.parse(text)
 
 
 def test_text_primary_key_is_not_autoincrement(engine):
