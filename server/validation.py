@@ -158,7 +158,8 @@ class DocumentGuard:
                 )
             return _error(value, column) if first_key else f'column "{name}" cannot change'
         if column.readonly:
-            return f'column "{name}" is read-only'
+            why = f": {column.readonly_reason}" if column.readonly_reason else ""
+            return f'column "{name}" is read-only{why}'
         if action == "delete":
             return None if column.nullable else f'column "{name}" cannot be empty'
         return _error(value, column)

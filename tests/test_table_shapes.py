@@ -144,7 +144,7 @@ async def test_every_key_form_name_and_column_type_is_served(server_factory, dat
         await sheet.wait_for(lambda s: len(s.refusals()) == 2)
         reasons = sheet.refusals()
         assert any("invalid JSON" in why for why in reasons.values()), reasons
-        assert any("read-only" in why for why in reasons.values()), reasons
+        assert any("read-only: Cellsync cannot edit" in why for why in reasons.values()), reasons
         new = sheet.add_row({"Label": "third", "doc": '{"new": true}', "starts": "23:59:59"})
         sheet.delete_row(_by_label(sheet, "second")["_key"])
         pk = "id" if postgresql else "order"
