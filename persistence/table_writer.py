@@ -77,6 +77,10 @@ class TableWriter:
         self.schema = schema
         self.table = load_table(engine, schema.table)
         self.pk = self.table.c[schema.pk]
+        # SQLite reflects a hand-written `id INTEGER PRIMARY KEY` as nullable, which makes
+        # SQLAlchemy refuse it as the sentinel that orders a batch INSERT's RETURNING rows.
+        self.pk.nullable = False
+        self.generated = {c.name for c in self.table.c if _generated(self.table, c)}
         self.columns = {c.name: c for c in schema.columns}
         self.external = ExternalReader(engine, sheet, schema)
 
@@ -110,7 +114,7 @@ class TableWriter:
                 continue
             if before is None:
                 cells = {c: v for c, v in change.cells.items() if c in self.columns}
-                if cells.get(self.schema.pk) is None and self.schema.autoincrement:
+                if cells.get(self.schema.pk) is None and self.schema.pk in self.generated:
                     cells.pop(self.schema.pk, None)
             else:
                 cells = {
@@ -140,9 +144,12 @@ class TableWriter:
             except ValueError as exc:
                 refused.append((name, str(exc)))
         if before is None:
-            generated = self.schema.pk if self.schema.autoincrement else None
             for column in self.schema.columns:
-                if column.name not in cells and not column.nullable and column.name != generated:
+                if (
+                    column.name not in cells
+                    and not column.nullable
+                    and column.name not in self.generated
+                ):
                     refused.append((column.name, f'column "{column.name}" cannot be empty'))
         for name, reason in refused:
             result.refusals.append(Refusal(key, (name,), reason, {name: cells.get(name)}, before))
@@ -251,6 +258,16 @@ class TableWriter:
 
     def _pk_param(self, pk: Any) -> Any:
         return from_cell(pk, self.columns[self.schema.pk])
+
+
+def _generated(table: sa.Table, column: sa.Column) -> bool:
+    """Whether the database fills the column in when an INSERT leaves it out."""
+    return (
+        column is table.autoincrement_column
+        or column.server_default is not None
+        or column.identity is not None
+        or column.computed is not None
+    )
 
 
 def _reason(exc: DBAPIError) -> str:
