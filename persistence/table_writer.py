@@ -1,7 +1,11 @@
 """Writes changed document rows into the user's table: one transaction per flush.
 
 Only cells that differ from what was last written (the shadow record) are written: UPDATE of
-the changed cells, INSERT of new rows, DELETE of removed rows. Statements run batched; when the
+the changed cells, INSERT of new rows with the cells a user set (the table's defaults fill the
+rest), DELETE of removed rows. What the table stored is read back in the same transaction
+(RETURNING for an INSERT, a read after an UPDATE) into the record, and where it differs from
+what was sent (defaults, generated keys, rounded decimals, normalised timestamps) into the
+document, through the flush's result. Statements run batched; when the
 database refuses a batch, its rows are retried one by one in savepoints, so a refused row
 affects itself alone and every other row is written. Cells another program changed since the
 last write (not yet read back) keep the table's value: the flush returns them for the document.
@@ -19,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
-from persistence.document import from_cell, same, to_cell
+from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
@@ -51,6 +55,9 @@ class Refusal:
 class FlushResult:
     written: dict[str, set[str]] = field(default_factory=dict)  # row key -> columns written
     pks: dict[str, Any] = field(default_factory=dict)  # new rows' keys -> pk for the document
+    # Row key -> column -> (the value the document held, the value the table stored): cells
+    # the document must show as stored, unless it changed them again meanwhile.
+    stored: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
     external: list[ExternalChange] = field(default_factory=list)  # found in the table, kept
     inserted: int = 0
@@ -68,6 +75,7 @@ class _Write:
     params: dict[str, Any]  # converted values, by column name
     cells: dict[str, Any]  # the same values as document cells
     before: ShadowRow | None
+    stored: dict[str, Any] | None = None  # the whole row as the table stored it
 
 
 class TableWriter:
@@ -113,18 +121,26 @@ class TableWriter:
                     deletes.append((change.key, before))
                 continue
             if before is None:
-                cells = {c: v for c, v in change.cells.items() if c in self.columns}
-                if cells.get(self.schema.pk) is None and self.schema.pk in self.generated:
-                    cells.pop(self.schema.pk, None)
-            else:
+                # Empty cells of a new row are left to the table's defaults.
                 cells = {
                     c: v
                     for c, v in change.cells.items()
-                    if c in self.columns
-                    and c != self.schema.pk
-                    and c not in (outside.get(change.key) or {})  # the table wins
-                    and not same(v, before.cells.get(c))
+                    if c in self.columns and v is not None and not self._follows_table(c)
                 }
+            else:
+                cells, corrections = {}, {}
+                taken = outside.get(change.key) or {}  # the table wins
+                for c, v in change.cells.items():
+                    if c not in self.columns or c == self.schema.pk or c in taken:
+                        continue
+                    if same(v, before.cells.get(c)):
+                        continue
+                    if self._follows_table(c) or (c in before.sent and same(v, before.sent[c])):
+                        corrections[c] = (v, before.cells.get(c))  # a correction a crash lost
+                    else:
+                        cells[c] = v
+                if corrections:
+                    result.stored[change.key] = corrections
                 if before.pk is not None and not same(change.cells.get(self.schema.pk), before.pk):
                     result.pks[change.key] = before.pk  # a crash came between INSERT and write-back
                 if not cells:
@@ -133,6 +149,10 @@ class TableWriter:
             if write is not None:
                 (inserts if before is None else updates).append(write)
         return inserts, updates, deletes
+
+    def _follows_table(self, column: str) -> bool:
+        """A read-only column the database computes: never written, always read back."""
+        return column != self.schema.pk and self.columns[column].readonly
 
     def _convert(
         self, key: str, cells: dict[str, Any], before: ShadowRow | None, result: FlushResult
@@ -184,14 +204,17 @@ class TableWriter:
             )
 
             def run(batch: list[_Write], statement=statement) -> None:
+                pks = [self._pk_param(w.before.pk) for w in batch]
                 conn.execute(
                     statement,
                     [
-                        {"_pk": self._pk_param(w.before.pk)}
-                        | {f"_v_{c}": v for c, v in w.params.items()}
-                        for w in batch
+                        {"_pk": pk} | {f"_v_{c}": v for c, v in w.params.items()}
+                        for w, pk in zip(batch, pks, strict=True)
                     ],
                 )
+                stored = self.external.rows(conn, pks)  # no database returns an executemany UPDATE
+                for write in batch:
+                    write.stored = stored.get(row_key(write.before.pk))
 
             self._record(conn, group, run, result, inserted=False)
 
@@ -202,10 +225,12 @@ class TableWriter:
         for group in groups.values():
 
             def run(batch: list[_Write]) -> None:
-                statement = self.table.insert().returning(self.pk, sort_by_parameter_order=True)
-                pks = conn.execute(statement, [w.params for w in batch]).scalars().all()
-                for write, pk in zip(batch, pks, strict=True):
-                    write.cells[self.schema.pk] = to_cell(pk, self.columns[self.schema.pk])
+                statement = self.table.insert().returning(
+                    *self.external.columns, sort_by_parameter_order=True
+                )
+                rows = conn.execute(statement, [w.params for w in batch]).all()
+                for write, row in zip(batch, rows, strict=True):
+                    write.stored = self.external.cells(row)
 
             self._record(conn, group, run, result, inserted=True)
 
@@ -218,20 +243,32 @@ class TableWriter:
                     Refusal(write.key, tuple(write.params), refused, write.cells, write.before)
                 )
                 continue
-            rows = {}
-            for write in batch:
-                before = write.before
-                cells = write.cells if before is None else before.cells | write.cells
-                pk = cells[self.schema.pk] if before is None else before.pk
-                rows[write.key] = ShadowRow(pk, cells)
-                result.written[write.key] = set(write.cells)
-                if before is None:
-                    result.pks[write.key] = pk
+            rows = {write.key: self._stored(write, result) for write in batch}
             shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
             if inserted:
                 result.inserted += len(batch)
             else:
                 result.updated += len(batch)
+
+    def _stored(self, write: _Write, result: FlushResult) -> ShadowRow:
+        """The row's new record, from what the table stored; puts what differs from what the
+        document held into the result."""
+        before = write.before
+        held = (before.cells if before is not None else {}) | write.cells
+        stored = write.stored if write.stored is not None else held
+        pk = stored.get(self.schema.pk, before.pk if before is not None else None)
+        differ = {
+            c: (held.get(c), v)
+            for c, v in stored.items()
+            if c != self.schema.pk and not same(held.get(c), v)
+        }
+        if differ:
+            result.stored[write.key] = result.stored.get(write.key, {}) | differ
+        result.written.setdefault(write.key, set()).update(write.cells)
+        if before is None:
+            result.pks[write.key] = pk
+        kept = {c: v for c, v in before.sent.items() if c not in write.cells} if before else {}
+        return ShadowRow(pk, stored, kept | {c: sent for c, (sent, _) in differ.items()})
 
     def _isolated(self, conn: Connection, items: list, run) -> Iterator[tuple[list, str | None]]:
         """Yields (batch, None) for what the database took; when it refuses the whole batch,

@@ -123,6 +123,8 @@ class DocumentGuard:
 
     def _check_cell(self, row: str, column: str, change: dict[str, Any], new_row: bool) -> None:
         value = change.get("newValue")
+        if new_row and value is None:
+            return  # an empty cell of a new row: the table's default fills it in
         restore = change.get("oldValue", MISSING)
         first_key = new_row or restore is MISSING or restore is None
         reason = self._why_invalid(column, value, change["action"], first_key)

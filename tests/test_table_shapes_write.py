@@ -11,8 +11,9 @@ from test_worker import execute, table_rows
 from waiting import eventually
 
 from client.sheet import open_sheet
+from persistence import shadow
 from persistence.database import create_engine
-from persistence.document import populate
+from persistence.document import populate, row_key
 from persistence.schema import UnsupportedTableError, reflect_table
 from persistence.sheet_replica import SheetReplica
 from persistence.table_rows import fetch_rows
@@ -31,8 +32,13 @@ class Harness:
         except UnsupportedTableError as exc:
             self.engine.dispose()
             pytest.skip(f"the schema cannot describe this table yet: {exc}")
+        rows = list(fetch_rows(self.engine, self.schema))
         doc = Doc()
-        populate(doc, self.schema, fetch_rows(self.engine, self.schema))
+        populate(doc, self.schema, rows)
+        with self.engine.begin() as conn:  # as a server does when it opens the sheet
+            pk = self.schema.pk
+            written = {row_key(r[pk]): shadow.ShadowRow(r[pk], r) for r in rows}
+            shadow.write(conn, table, written, new=set(written))
         self.replica = SheetReplica(doc.get_update(), self.schema.pk)
         self.replica.reconcile(self.engine, table)
         self.writer = TableWriter(self.engine, table, self.schema)
@@ -140,3 +146,105 @@ async def test_sqlite_integer_primary_key_takes_new_rows_from_clients(server_fac
                 == ["edited", "note 1", "note 2"]
             )
         )
+
+
+DEFAULTS = """CREATE TABLE tasks (
+    id {serial} PRIMARY KEY,
+    title TEXT,
+    status VARCHAR(20) NOT NULL DEFAULT 'new',
+    note TEXT DEFAULT 'none',
+    created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    qty INTEGER
+)"""
+
+
+def test_new_rows_take_the_tables_defaults(harness, database_url):
+    execute(database_url, DEFAULTS)
+    sheet = harness("tasks")
+    sheet.add("a", {"title": "only a title"})
+    sheet.add("b", {"title": "all set", "status": "done", "note": "mine", "qty": 3})
+    result = sheet.flush()
+    assert result.refusals == [] and result.inserted == 2
+    table = {row["title"]: row for row in table_rows(database_url, "tasks").values()}
+    stored = table["only a title"]
+    assert (stored["status"], stored["note"], stored["qty"]) == ("new", "none", None)
+    assert stored["created"] is not None
+    assert sheet.row("a") == stored  # what the database filled in is in the document
+    assert sheet.row("b") == table["all set"]
+    assert table["all set"]["note"] == "mine"
+    sheet.set("a", {"note": "later"})  # the record holds the defaults: nothing else is written
+    result = sheet.flush()
+    assert result.refusals == [] and result.written == {"a": {"note"}}
+
+
+async def test_a_new_row_with_empty_defaulted_cells_is_not_refused(server_factory, database_url):
+    execute(database_url, DEFAULTS)
+    server = await server_factory(sheets={"tasks": "tasks"})
+    async with open_sheet(server.url, "tasks") as sheet:
+        empty = {c: None for c in sheet.columns}
+        key = sheet.add_row(empty | {"title": "from a client"})
+        await sheet.wait_for(lambda s: s.row(key).get("id") is not None)
+        await sheet.wait_for(lambda s: s.row(key)["status"] == "new" and s.row(key)["created"])
+        assert sheet.refusals() == {}
+        assert table_rows(database_url, "tasks")[row_key(sheet.row(key)["id"])]["note"] == "none"
+
+
+STORED = {
+    "sqlite": [
+        ("price NUMERIC(10, 2)", 1.005, 1.01, 2.5),
+        ("at DATETIME", "2025-01-31T10:00", "2025-01-31T10:00:00", "2025-02-01T11:30:00"),
+    ],
+    "postgresql": [
+        ("price NUMERIC(10, 2)", 1.005, 1.01, 2.5),
+        ("at TIMESTAMP", "2025-01-31T10:00", "2025-01-31T10:00:00", "2025-02-01T11:30:00"),
+        ("at TIMESTAMPTZ", "2025-01-31T10:00:00+02:00", "2025-01-31T08:00:00+00:00", None),
+        ("code CHAR(5)", "ab", "ab   ", "xyz  "),
+    ],
+}
+STORED_CASES = [(db, *case) for db, cases in STORED.items() for case in cases]
+
+
+@pytest.mark.parametrize(
+    ("database_url", "column", "sent", "kept", "then"),
+    STORED_CASES,
+    indirect=["database_url"],
+    ids=[f"{c[0]}-{c[1]}" for c in STORED_CASES],
+)
+def test_the_document_and_the_record_hold_what_the_table_stored(
+    harness, database_url, column, sent, kept, then
+):
+    execute(
+        database_url,
+        "CREATE TABLE vals (id {serial} PRIMARY KEY, " + column + ")",
+        "INSERT INTO vals (id) VALUES (1)",
+    )
+    if "TIMESTAMPTZ" in column:
+        execute(
+            database_url,
+            "ALTER DATABASE " + database_url.rsplit("/", 1)[1] + " SET timezone TO 'UTC'",
+        )
+    name = column.split()[0]
+    sheet = harness("vals")
+    sheet.add("new", {name: sent})
+    sheet.set("1", {name: sent})
+    result = sheet.flush()
+    assert result.refusals == []
+    table = table_rows(database_url, "vals")
+    assert [row[name] for row in table.values()] == [kept, kept]
+    assert sheet.row("1")[name] == kept and sheet.row("new")[name] == kept
+    sheet.set("1", {name: then or sent})  # the next edit is an edit, not an outside write
+    sheet.set("new", {name: then or sent})
+    sheet.flush()
+    table = table_rows(database_url, "vals")
+    assert [row[name] for row in table.values()] == [then or kept, then or kept]
+    assert sheet.row("1")[name] == (then or kept)
+
+
+async def test_the_edit_after_a_rounded_value_reaches_the_table(server, database_url):
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("1", "price", 1.005)
+        await sheet.wait_for(lambda s: s.row("1")["price"] == 1.01)
+        await eventually(lambda: table_rows(database_url, "items")["1"]["price"] == 1.01)
+        sheet.set("1", "price", 2.5)
+        await eventually(lambda: table_rows(database_url, "items")["1"]["price"] == 2.5)
+        await sheet.wait_for(lambda s: s.row("1")["price"] == 2.5)
