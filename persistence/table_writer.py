@@ -6,9 +6,12 @@ rest), DELETE of removed rows. What the table stored is read back in the same tr
 (RETURNING for an INSERT, a read after an UPDATE) into the record, and where it differs from
 what was sent (defaults, generated keys, rounded decimals, normalised timestamps) into the
 document, through the flush's result. Statements run batched; when the
-database refuses a batch, its rows are retried one by one in savepoints, so a refused row
-affects itself alone and every other row is written. Cells another program changed since the
-last write (not yet read back) keep the table's value: the flush returns them for the document.
+database refuses a batch, its rows are retried one by one in savepoints, and a refused row's
+changed cells one by one, so that only the cells the database refuses are refused, each with
+its reason, and every other cell is written. Deferred constraints are checked at each statement
+(deferred_checks). Cells another program changed
+since the last write (not yet read back) keep the table's value: the flush returns them for the
+document.
 Blocking: run it in a worker thread.
 """
 
@@ -23,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
+from persistence.deferred_checks import ConstraintViolation, DeferredChecks
 from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
 from persistence.schema import TableSchema, load_table
@@ -91,6 +95,7 @@ class TableWriter:
         self.generated = {c.name for c in self.table.c if _generated(self.table, c)}
         self.columns = {c.name: c for c in schema.columns}
         self.external = ExternalReader(engine, sheet, schema)
+        self.deferred = DeferredChecks(engine, self.table)
 
     def write(self, changes: Iterable[RowState]) -> FlushResult:
         changes = list(changes)
@@ -98,6 +103,7 @@ class TableWriter:
         if not changes:
             return result
         with self.engine.begin() as conn:
+            self.deferred.start(conn)
             shadow.lock_sheet(conn, self.sheet)
             known = shadow.read(conn, self.sheet, [c.key for c in changes])
             result.external = self.external.since_written(conn, known)
@@ -193,62 +199,88 @@ class TableWriter:
                 result.refusals.append(Refusal(key, (), refused, {}, row, deleted=True))
 
     def _update(self, conn: Connection, updates: list[_Write], result: FlushResult) -> None:
-        groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
-        for write in updates:
-            groups[tuple(sorted(write.params))].append(write)
-        for columns, group in groups.items():
-            statement = (
-                self.table.update()
-                .where(self.pk == sa.bindparam("_pk"))
-                .values({c: sa.bindparam(f"_v_{c}") for c in columns})
-            )
+        for group in _by_columns(updates):
+            self._record(conn, group, lambda batch: self._run_update(conn, batch), result, False)
 
-            def run(batch: list[_Write], statement=statement) -> None:
-                pks = [self._pk_param(w.before.pk) for w in batch]
-                conn.execute(
-                    statement,
-                    [
-                        {"_pk": pk} | {f"_v_{c}": v for c, v in w.params.items()}
-                        for w, pk in zip(batch, pks, strict=True)
-                    ],
-                )
-                stored = self.external.rows(conn, pks)  # no database returns an executemany UPDATE
-                for write in batch:
-                    write.stored = stored.get(row_key(write.before.pk))
-
-            self._record(conn, group, run, result, inserted=False)
+    def _run_update(self, conn: Connection, batch: list[_Write]) -> None:
+        """UPDATEs rows that change the same columns, then reads them back as stored."""
+        columns = sorted(batch[0].params)
+        statement = (
+            self.table.update()
+            .where(self.pk == sa.bindparam("_pk"))
+            .values({c: sa.bindparam(f"_v_{c}") for c in columns})
+        )
+        pks = [self._pk_param(w.before.pk) for w in batch]
+        conn.execute(
+            statement,
+            [
+                {"_pk": pk} | {f"_v_{c}": v for c, v in w.params.items()}
+                for w, pk in zip(batch, pks, strict=True)
+            ],
+        )
+        stored = self.external.rows(conn, pks)  # no database returns an executemany UPDATE
+        for write in batch:
+            write.stored = stored.get(row_key(write.before.pk))
 
     def _insert(self, conn: Connection, inserts: list[_Write], result: FlushResult) -> None:
-        groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
-        for write in inserts:
-            groups[tuple(sorted(write.params))].append(write)
-        for group in groups.values():
+        for group in _by_columns(inserts):
+            self._record(conn, group, lambda batch: self._run_insert(conn, batch), result, True)
 
-            def run(batch: list[_Write]) -> None:
-                statement = self.table.insert().returning(
-                    *self.external.columns, sort_by_parameter_order=True
-                )
-                rows = conn.execute(statement, [w.params for w in batch]).all()
-                for write, row in zip(batch, rows, strict=True):
-                    write.stored = self.external.cells(row)
-
-            self._record(conn, group, run, result, inserted=True)
+    def _run_insert(self, conn: Connection, batch: list[_Write]) -> None:
+        """INSERTs rows that set the same columns, reading back what the table stored."""
+        statement = self.table.insert().returning(
+            *self.external.columns, sort_by_parameter_order=True
+        )
+        rows = conn.execute(statement, [w.params for w in batch]).all()
+        for write, row in zip(batch, rows, strict=True):
+            write.stored = self.external.cells(row)
 
     def _record(self, conn, group: list[_Write], run, result: FlushResult, inserted: bool) -> None:
         """Runs a batch of writes in isolation and records what they did."""
         for batch, refused in self._isolated(conn, group, run):
-            if refused is not None:
+            if refused is None:
+                self._written(conn, batch, result, inserted)
+            elif inserted or len(batch[0].params) == 1:
                 write = batch[0]
                 result.refusals.append(
                     Refusal(write.key, tuple(write.params), refused, write.cells, write.before)
                 )
-                continue
-            rows = {write.key: self._stored(write, result) for write in batch}
-            shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
-            if inserted:
-                result.inserted += len(batch)
             else:
-                result.updated += len(batch)
+                self._narrow(conn, batch[0], run, result)
+
+    def _narrow(self, conn: Connection, write: _Write, run, result: FlushResult) -> None:
+        """A refused row's changed cells, each tried alone: the others are written, and each
+        cell the database refuses is refused with its own reason (a rare path)."""
+        before, written = write.before, False
+        for column in sorted(write.params):
+            part = _Write(
+                write.key, {column: write.params[column]}, {column: write.cells[column]}, before
+            )
+            for _, refused in self._isolated(conn, [part], run):
+                if refused is None:
+                    rows = self._written(conn, [part], result, inserted=False, count=False)
+                    before, written = rows[write.key], True
+                else:
+                    cells = {column: write.cells[column]}
+                    result.refusals.append(Refusal(write.key, (column,), refused, cells, before))
+        result.updated += written
+
+    def _written(
+        self,
+        conn: Connection,
+        batch: list[_Write],
+        result: FlushResult,
+        inserted: bool,
+        count: bool = True,
+    ) -> dict[str, ShadowRow]:
+        """Records what the batch wrote, in the record and in the result."""
+        rows = {write.key: self._stored(write, result) for write in batch}
+        shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
+        if count and inserted:
+            result.inserted += len(batch)
+        elif count:
+            result.updated += len(batch)
+        return rows
 
     def _stored(self, write: _Write, result: FlushResult) -> ShadowRow:
         """The row's new record, from what the table stored; puts what differs from what the
@@ -275,26 +307,39 @@ class TableWriter:
         retries each item alone in a savepoint and yields ([item], reason) for each refusal."""
         if not items:
             return
+        refused = self._attempt(conn, items, run)
+        if refused is None or len(items) == 1:
+            yield items, refused
+        else:
+            for item in items:
+                yield [item], self._attempt(conn, [item], run)
+
+    def _attempt(self, conn: Connection, items: list, run) -> str | None:
+        """Runs the writes in a savepoint: None if the database took them, else its reason."""
         try:
             with conn.begin_nested():
                 run(items)
-        except DBAPIError:
-            pass
+                self.deferred.check(conn)
+        except ConstraintViolation as exc:
+            reason = str(exc)
+        except DBAPIError as exc:
+            reason = _reason(exc)
         else:
-            yield items, None
-            return
-        for item in items:
-            try:
-                with conn.begin_nested():
-                    run([item])
-            except DBAPIError as exc:
-                log.info("sheet %s: the database refused a row: %s", self.sheet, _reason(exc))
-                yield [item], _reason(exc)
-            else:
-                yield [item], None
+            return None
+        if len(items) == 1:
+            log.info("sheet %s: the database refused a row: %s", self.sheet, reason)
+        return reason
 
     def _pk_param(self, pk: Any) -> Any:
         return from_cell(pk, self.columns[self.schema.pk])
+
+
+def _by_columns(writes: list[_Write]) -> list[list[_Write]]:
+    """Writes grouped by the columns they set: one statement per group."""
+    groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
+    for write in writes:
+        groups[tuple(sorted(write.params))].append(write)
+    return list(groups.values())
 
 
 def _generated(table: sa.Table, column: sa.Column) -> bool:

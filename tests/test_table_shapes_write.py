@@ -216,7 +216,7 @@ def test_the_document_and_the_record_hold_what_the_table_stored(
     execute(
         database_url,
         "CREATE TABLE vals (id {serial} PRIMARY KEY, " + column + ")",
-        "INSERT INTO vals (id) VALUES (1)",
+        "INSERT INTO vals DEFAULT VALUES",
     )
     if "TIMESTAMPTZ" in column:
         execute(
@@ -248,3 +248,93 @@ async def test_the_edit_after_a_rounded_value_reaches_the_table(server, database
         sheet.set("1", "price", 2.5)
         await eventually(lambda: table_rows(database_url, "items")["1"]["price"] == 2.5)
         await sheet.wait_for(lambda s: s.row("1")["price"] == 2.5)
+
+
+DEFERRED_FK = [
+    "CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT)",
+    "INSERT INTO owners (id, name) VALUES (1, 'one'), (2, 'two')",
+    """CREATE TABLE pets (
+        id {serial} PRIMARY KEY,
+        name TEXT,
+        owner_id INTEGER REFERENCES owners (id) DEFERRABLE INITIALLY DEFERRED
+    )""",
+    "INSERT INTO pets (name, owner_id) VALUES ('rex', 1), ('tom', 2), ('kit', 1)",
+]
+
+
+async def test_a_deferred_foreign_key_refuses_its_row_alone(server_factory, database_url):
+    """Django's ForeignKey form: one row set to a missing parent, valid edits beside it."""
+    execute(database_url, *DEFERRED_FK)
+    server = await server_factory(sheets={"pets": "pets"})
+    async with open_sheet(server.url, "pets") as sheet:
+        sheet.set("1", "owner_id", 99)  # no such owner
+        sheet.set("2", "name", "tommy")
+        key = sheet.add_row({"name": "new", "owner_id": 2})
+        await eventually(lambda: table_rows(database_url, "pets")["2"]["name"] == "tommy")
+        await sheet.wait_for(lambda s: ("1", "owner_id") in s.refusals())
+        await sheet.wait_for(lambda s: s.row("1")["owner_id"] == 1)  # put back
+        assert "FOREIGN KEY" in sheet.refusals()[("1", "owner_id")].upper()
+        await sheet.wait_for(lambda s: s.row(key).get("id") is not None)
+        sheet.set("3", "name", "kitty")  # the sheet is not stalled
+        await eventually(lambda: table_rows(database_url, "pets")["3"]["name"] == "kitty")
+        assert table_rows(database_url, "pets")["1"]["owner_id"] == 1
+
+
+def test_a_deferred_foreign_key_broken_by_a_deletion_is_refused(harness, database_url):
+    """Deleting a parent a deferred foreign key still points at: that deletion alone."""
+    execute(database_url, *DEFERRED_FK, "INSERT INTO owners (id, name) VALUES (3, 'none')")
+    sheet = harness("owners")
+    with sheet.replica.doc.transaction():
+        del sheet.replica.rows["1"]  # rex and kit point at it
+        del sheet.replica.rows["3"]
+    result = sheet.flush()
+    assert [(r.key, r.deleted) for r in result.refusals] == [("1", True)]
+    assert sorted(table_rows(database_url, "owners")) == ["1", "2"]
+    assert sheet.row("1")["name"] == "one"  # put back
+
+
+async def test_a_check_refuses_only_its_cell(server_factory, database_url):
+    """CHECK (qty >= 0): the note, or the valid qty, reaches the table; only -1 is refused."""
+    execute(
+        database_url,
+        "CREATE TABLE stock (id {serial} PRIMARY KEY, note TEXT, qty INTEGER CHECK (qty >= 0))",
+        "INSERT INTO stock (note, qty) VALUES ('a', 1), ('b', 2), ('c', 3)",
+    )
+    server = await server_factory(sheets={"stock": "stock"})
+    async with open_sheet(server.url, "stock") as sheet:
+        sheet.update("1", {"note": "one edit", "qty": -1})  # together
+        sheet.set("2", "note", "first")  # a note, then qty=-1 in an update of its own
+        sheet.set("2", "qty", -1)
+        sheet.set("3", "qty", 5)  # 5, then -1 after it was written
+        await eventually(lambda: table_rows(database_url, "stock")["3"]["qty"] == 5)
+        sheet.set("3", "qty", -1)
+        for row in "123":
+            await sheet.wait_for(lambda s, row=row: (row, "qty") in s.refusals())
+        table = table_rows(database_url, "stock")
+        assert [table[r]["note"] for r in "123"] == ["one edit", "first", "c"]
+        assert [table[r]["qty"] for r in "123"] == [1, 2, 5]
+        await sheet.wait_for(lambda s: [s.row(r)["qty"] for r in "123"] == [1, 2, 5])
+        assert [s for s in sheet.refusals() if s[1] != "qty"] == []
+        assert "check" in sheet.refusals()[("1", "qty")].lower()
+
+
+def test_each_refused_cell_gets_its_own_reason(harness, database_url):
+    execute(
+        database_url,
+        "CREATE TABLE stock (id {serial} PRIMARY KEY, code VARCHAR(5) UNIQUE, "
+        "note TEXT, qty INTEGER CHECK (qty >= 0))",
+        "INSERT INTO stock (code, note, qty) VALUES ('a', 'x', 1), ('b', 'y', 2)",
+    )
+    sheet = harness("stock")
+    sheet.set("1", {"code": "b", "note": "kept", "qty": -3})
+    result = sheet.flush()
+    reasons = {r.columns: r.reason.lower() for r in result.refusals}
+    assert set(reasons) == {("code",), ("qty",)}
+    assert "unique" in reasons[("code",)] and "check" in reasons[("qty",)]
+    assert table_rows(database_url, "stock")["1"] == {
+        "id": 1,
+        "code": "a",
+        "note": "kept",
+        "qty": 1,
+    }
+    assert sheet.row("1") == {"id": 1, "code": "a", "note": "kept", "qty": 1}
