@@ -9,7 +9,8 @@ document, through the flush's result. Statements run batched; when the
 database refuses a batch, its rows are retried one by one in savepoints, and a refused row's
 changed cells one by one, so that only the cells the database refuses are refused, each with
 its reason, and every other cell is written. Deferred constraints are checked at each statement
-(deferred_checks). Cells another program changed
+(deferred_checks). Passing trouble (a lost connection, a deadlock, a timeout) is never a
+refusal: it fails the whole flush, which the worker tries again. Cells another program changed
 since the last write (not yet read back) keep the table's value: the flush returns them for the
 document.
 Blocking: run it in a worker thread.
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
+from persistence.db_errors import is_transient
 from persistence.deferred_checks import ConstraintViolation, DeferredChecks
 from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
@@ -304,7 +306,8 @@ class TableWriter:
 
     def _isolated(self, conn: Connection, items: list, run) -> Iterator[tuple[list, str | None]]:
         """Yields (batch, None) for what the database took; when it refuses the whole batch,
-        retries each item alone in a savepoint and yields ([item], reason) for each refusal."""
+        retries each item alone in a savepoint and yields ([item], reason) for each refusal.
+        Passing trouble is raised, never yielded as a refusal."""
         if not items:
             return
         refused = self._attempt(conn, items, run)
@@ -323,6 +326,8 @@ class TableWriter:
         except ConstraintViolation as exc:
             reason = str(exc)
         except DBAPIError as exc:
+            if is_transient(exc):
+                raise
             reason = _reason(exc)
         else:
             return None

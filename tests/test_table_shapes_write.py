@@ -3,16 +3,21 @@ the database stores differently from what was sent, refusals narrowed to their c
 constraints, permissions and passing database trouble. TableWriter against real SQLite and
 PostgreSQL, and real `cellsync serve` where the server's part matters."""
 
+import sqlite3
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pycrdt import Doc, Map
+from serverprocess import ServerProcess
 from test_worker import execute, table_rows
 from waiting import eventually
 
 from client.sheet import open_sheet
 from persistence import shadow
 from persistence.database import create_engine
+from persistence.db_errors import is_transient
 from persistence.document import populate, row_key
 from persistence.schema import UnsupportedTableError, reflect_table
 from persistence.sheet_replica import SheetReplica
@@ -338,3 +343,87 @@ def test_each_refused_cell_gets_its_own_reason(harness, database_url):
         "qty": 1,
     }
     assert sheet.row("1") == {"id": 1, "code": "a", "note": "kept", "qty": 1}
+
+
+PG = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+UNIQUE_CODES = [
+    "CREATE TABLE codes (id SERIAL PRIMARY KEY, code VARCHAR(10) UNIQUE, note TEXT)",
+    "INSERT INTO codes (code, note) VALUES ('a', 'first')",
+]
+
+
+@PG
+@pytest.mark.parametrize("trouble", ["lock timeout", "connection terminated"])
+async def test_passing_database_trouble_is_retried_not_refused(database_url, trouble, tmp_path):
+    """The server's INSERT waits on a row lock another transaction holds; it times out, or its
+    connection is terminated. No refusal: the flush is tried again and the row arrives."""
+    execute(database_url, *UNIQUE_CODES)
+    admin = create_engine(database_url)
+    url = database_url + ("?options=-c%20lock_timeout%3D200" if trouble == "lock timeout" else "")
+    async with serving(url, "codes", tmp_path) as server, open_sheet(server.url, "codes") as sheet:
+        with admin.connect() as blocker:
+            blocker.execute(sa.text("INSERT INTO codes (code, note) VALUES ('b', 'blocker')"))
+            key = sheet.add_row({"code": "b", "note": "from the sheet"})
+            sheet.set("1", "note", "edited")
+            await eventually(lambda: lock_waits(admin) or "lock timeout" in server.log())
+            if trouble == "connection terminated":
+                with admin.connect() as conn:
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                        )
+                    )
+            else:
+                await eventually(lambda: "lock timeout" in server.log())
+            blocker.rollback()
+        await sheet.wait_for(lambda s: s.row(key).get("id") is not None, timeout=20)
+        table = {r["code"]: r["note"] for r in table_rows(database_url, "codes").values()}
+        assert table == {"a": "edited", "b": "from the sheet"}
+        assert sheet.refusals() == {}
+    admin.dispose()
+
+
+@asynccontextmanager
+async def serving(url: str, table: str, tmp_path):
+    """`cellsync serve` of one sheet on a URL of the test's own (a role, connection options)."""
+    server = ServerProcess.serving(url, {table: table}, tmp_path / "server.log")
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def lock_waits(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        return conn.execute(sa.text(query + " AND datname = current_database()")).scalar_one()
+
+
+def test_busy_and_lost_are_transient_and_refusals_are_not(tmp_path, database_url):
+    """Errors from real databases: only passing trouble counts as transient."""
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty > 0))")
+        )
+    with pytest.raises(sa.exc.DBAPIError) as refused, engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t VALUES (1, -1)"))
+    assert not is_transient(refused.value)
+    if engine.dialect.name == "sqlite":
+        other = sqlite3.connect(engine.url.database, timeout=0)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            with pytest.raises(sqlite3.OperationalError) as busy:
+                other.execute("INSERT INTO t VALUES (2, 2)")
+        other.close()
+    else:
+        with pytest.raises(sa.exc.DBAPIError) as busy, engine.connect() as conn:
+            conn.execute(sa.text("SET statement_timeout = 10"))
+            conn.execute(sa.text("SELECT pg_sleep(1)"))
+        with pytest.raises(sa.exc.DBAPIError) as lost, engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        assert is_transient(lost.value)
+    assert is_transient(busy.value)
+    engine.dispose()
