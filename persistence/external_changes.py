@@ -13,12 +13,15 @@ from typing import Any
 import sqlalchemy as sa
 from pycrdt import Doc, Map
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
 from persistence.document import ROWS, from_cell, row_key, same, to_cell
 from persistence.row_edits import RowEdits
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
+
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,20 @@ class ExternalReader:
         the worker wrote them, so the flush does not overwrite it. The rows stay locked until
         commit (PostgreSQL); `known` and the record are brought up to date."""
         pks = [from_cell(row.pk, self.pk) for row in known.values()]
-        return self._settle(conn, self.rows(conn, pks, lock=True), known)
+        return self._settle(conn, self._locked_rows(conn, pks), known)
+
+    def _locked_rows(self, conn: Connection, pks: list[Any]) -> dict[str, dict[str, Any]]:
+        """The rows, locked where the role may: locking needs the UPDATE privilege, and a role
+        without it must still write what it may (INSERTs) and see its UPDATEs refused."""
+        if conn.dialect.name != "postgresql" or not pks:
+            return self.rows(conn, pks)
+        try:
+            with conn.begin_nested():
+                return self.rows(conn, pks, lock=True)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                raise
+        return self.rows(conn, pks)
 
     def _settle(
         self, conn: Connection, table: dict[str, dict], known: dict[str, ShadowRow]

@@ -3,6 +3,7 @@ the database stores differently from what was sent, refusals narrowed to their c
 constraints, permissions and passing database trouble. TableWriter against real SQLite and
 PostgreSQL, and real `cellsync serve` where the server's part matters."""
 
+import secrets
 import sqlite3
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from pycrdt import Doc, Map
 from serverprocess import ServerProcess
+from tables import create_items_table
 from test_worker import execute, table_rows
 from waiting import eventually
 
@@ -427,3 +429,46 @@ def test_busy_and_lost_are_transient_and_refusals_are_not(tmp_path, database_url
         assert is_transient(lost.value)
     assert is_transient(busy.value)
     engine.dispose()
+
+
+def keys(sheet) -> set[str]:
+    return {row["_key"] for row in sheet.rows()}
+
+
+@pytest.fixture
+def limited_role(database_url, postgresql_admin):
+    """A login role that may SELECT and INSERT `items`, but not UPDATE or DELETE; its URL."""
+    role = f"cellsync_limited_{secrets.token_hex(4)}"
+    database = database_url.rsplit("/", 1)[1]
+    create_items_table(database_url)
+    with postgresql_admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+    execute(
+        database_url,
+        f"GRANT ALL ON SCHEMA public TO {role}",  # Cellsync's own tables are its own
+        f"GRANT SELECT, INSERT ON items TO {role}",
+        f"GRANT USAGE ON SEQUENCE items_id_seq TO {role}",
+    )
+    yield f"postgresql://{role}@127.0.0.1:5432/{database}"
+    execute(database_url, f"DROP OWNED BY {role}")
+    with postgresql_admin.connect() as conn:
+        conn.execute(sa.text(f"DROP ROLE {role}"))
+
+
+@PG
+async def test_a_role_without_update_or_delete_sees_refusals_and_inserts(
+    database_url, limited_role, tmp_path
+):
+    async with serving(limited_role, "items", tmp_path) as server:
+        async with open_sheet(server.url, "items") as sheet:
+            sheet.set("1", "name", "not allowed")
+            sheet.delete_row("2")
+            key = sheet.add_row({"name": "allowed", "qty": 1})
+            await sheet.wait_for(lambda s: s.row(key).get("id") is not None)
+            await sheet.wait_for(lambda s: ("1", "name") in s.refusals())
+            await sheet.wait_for(lambda s: ("2", "") in s.refusals() and "2" in keys(s))
+            assert "permission denied" in sheet.refusals()[("1", "name")]
+            await sheet.wait_for(lambda s: s.row("1")["name"] == "item 1")  # put back
+        table = table_rows(database_url, "items")
+        assert table["1"]["name"] == "item 1" and "2" in table
+        assert [r["name"] for r in table.values()].count("allowed") == 1
