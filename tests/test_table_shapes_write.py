@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from nodeclient import NodeClient
 from pycrdt import Doc, Map
 from serverprocess import ServerProcess
 from tables import create_items_table
-from test_worker import execute, table_rows
+from test_worker import execute, table_follows, table_rows
 from waiting import eventually
 
 from client.sheet import open_sheet
@@ -472,3 +473,29 @@ async def test_a_role_without_update_or_delete_sees_refusals_and_inserts(
         table = table_rows(database_url, "items")
         assert table["1"]["name"] == "item 1" and "2" in table
         assert [r["name"] for r in table.values()].count("allowed") == 1
+
+
+async def test_no_refusals_after_kill_9_loses_the_written_back_keys(server_factory, database_url):
+    """The server inserts new rows and writes their keys back, then dies before its update log
+    holds them. The clients still hold those keys and send them to the restarted server: a key
+    the table gave is no edit, and nobody sees a refusal."""
+    server = await server_factory(CELLSYNC_LOG_INTERVAL="30")  # the log never gets there
+    url = f"{server.url}/ws/sheet"
+    async with await NodeClient.start(url, "items") as client:
+        await client.wait_synced()
+        for n in range(3):
+            await client.add_row(f"new-{n}", {"name": f"new {n}", "qty": n})
+
+        async def keyed() -> bool:
+            rows = {row["key"]: row for row in await client.rows()}
+            return all(rows[f"new-{n}"]["values"].get("id") is not None for n in range(3))
+
+        await eventually(keyed, what="the new rows' keys written back")
+        server.kill()
+        await server.start()
+        await client.wait_synced(30)
+        async with open_sheet(server.url, "items") as sheet:
+            await sheet.wait_for(lambda s: len(s.rows()) == 13)
+            await table_follows(database_url, sheet)
+            assert sheet.refusals() == {}
+        assert len(table_rows(database_url, "items")) == 13
