@@ -5,15 +5,16 @@ the changed cells, INSERT of new rows with the cells a user set (the table's def
 rest), DELETE of removed rows. What the table stored is read back in the same transaction
 (RETURNING for an INSERT, a read after an UPDATE) into the record, and where it differs from
 what was sent (defaults, generated keys, rounded decimals, normalised timestamps) into the
-document, through the flush's result. Statements run batched; when the
-database refuses a batch, its rows are retried one by one in savepoints, and a refused row's
-changed cells one by one, so that only the cells the database refuses are refused, each with
-its reason, and every other cell is written. Deferred constraints are checked at each statement
-(deferred_checks). Passing trouble (a lost connection, a deadlock, a timeout) is never a
-refusal: it fails the whole flush, which the worker tries again. Cells another program changed
-since the last write (not yet read back) keep the table's value: the flush returns them for the
-document.
-Blocking: run it in a worker thread.
+document, through the flush's result.
+
+Statements run batched; when the database refuses a batch, its rows are retried one by one in
+savepoints, and a refused row's changed cells one by one, so that only the cells the database
+refuses are refused, each with its reason, and every other cell is written. Deferred
+constraints are checked at each statement (deferred_checks). Passing trouble (a lost
+connection, a deadlock, a timeout) is never a refusal: it fails the whole flush, which the
+worker tries again. Cells another program changed since the last write (not yet read back)
+keep the table's value: the flush returns them for the document. Blocking: run it in a worker
+thread.
 """
 
 import logging
