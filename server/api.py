@@ -97,6 +97,8 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
                 "last_flush": last_flush.isoformat() if last_flush is not None else None,
                 "rows_written": written,
                 "refusals": refused,
+                "stuck_rows": lag.stuck_rows if lag is not None else 0,
+                "last_error": lag.last_error if lag is not None else None,
             }
         )
 

@@ -38,6 +38,8 @@ class SheetLag:
 
     pending_rows: int
     lag_seconds: float
+    stuck_rows: int = 0  # new rows the database refused, waiting for a fix
+    last_error: str | None = None  # the database's reason for the last refusal
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Sheet:
     ingesting: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a flush or an ingest at a time
     incoming: list[tuple[bytes, bool]] = field(default_factory=list)  # (update, by a client)
+    last_refusal: str | None = None
 
     @property
     def pending_rows(self) -> int:
@@ -149,7 +152,9 @@ class PersistenceWorker:
             return None
         oldest = [t for t in (sheet.first_change, sheet.in_flight and sheet.in_flight[0]) if t]
         rows = sheet.pending_rows + (sheet.in_flight[1] if sheet.in_flight else 0)
-        return SheetLag(rows, time.monotonic() - min(oldest) if oldest else 0.0)
+        stuck = sheet.replica.stuck if sheet.replica is not None else 0
+        age = time.monotonic() - min(oldest) if oldest else 0.0
+        return SheetLag(rows, age, stuck, sheet.last_refusal)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -191,6 +196,8 @@ class PersistenceWorker:
                 sheet.first_change = sheet.first_change or time.monotonic()
             else:
                 put_outcome(sheet.room.doc, result, sheet.schema.pk)
+                if result.refusals:
+                    sheet.last_refusal = result.refusals[-1].reason
             finally:
                 sheet.flushing = None
                 sheet.in_flight = None

@@ -87,6 +87,8 @@ async def test_status_shows_the_lag_then_the_flush_and_refusals(server_factory, 
         "last_flush": None,
         "rows_written": 0,
         "refusals": 0,
+        "stuck_rows": 0,
+        "last_error": None,
     }
     async with open_sheet(server.url, "items") as sheet:
         sheet.set("3", "qty", 33)

@@ -8,13 +8,14 @@ import sqlite3
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from nodeclient import NodeClient
 from pycrdt import Doc, Map
 from serverprocess import ServerProcess
 from tables import create_items_table
-from test_worker import execute, table_follows, table_rows
+from test_worker import CONSTRAINED, execute, table_follows, table_rows
 from waiting import eventually
 
 from client.sheet import open_sheet
@@ -499,3 +500,27 @@ async def test_no_refusals_after_kill_9_loses_the_written_back_keys(server_facto
             await table_follows(database_url, sheet)
             assert sheet.refusals() == {}
         assert len(table_rows(database_url, "items")) == 13
+
+
+async def test_status_shows_stuck_rows_and_the_last_error(server_factory, database_url):
+    execute(database_url, *CONSTRAINED)
+    server = await server_factory(sheets={"children": "children"})
+
+    async def status() -> dict:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{server.http}/api/sheets/children/status")).json()
+
+    async with open_sheet(server.url, "children") as sheet:
+        key = sheet.add_row({"code": "c1", "parent_id": 1, "qty": 1})  # a duplicate code
+        await eventually(lambda: status_is(status, stuck_rows=1))
+        assert "unique" in (await status())["last_error"].lower()
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"{server.http}/metrics")).text
+        assert 'cellsync_table_stuck_rows{sheet="children"} 1.0' in metrics
+        sheet.set(key, "code", "c9")
+        await eventually(lambda: status_is(status, stuck_rows=0))
+
+
+async def status_is(status, **expected) -> bool:
+    current = await status()
+    return all(current.get(name) == value for name, value in expected.items())
