@@ -34,6 +34,7 @@ from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
+from persistence.table_watch import TRIGGER as WATCH_TRIGGER
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,12 @@ class TableWriter:
         # SQLAlchemy refuse it as the sentinel that orders a batch INSERT's RETURNING rows.
         self.pk.nullable = False
         self.generated = {c.name for c in self.table.c if _generated(self.table, c)}
+        # An UPDATE is read back unless the table stores exactly what it was sent: only those
+        # columns are written, and no trigger or computed column changes anything else.
+        self.exact = {c.name for c in self.table.c if isinstance(c.type, _EXACT_TYPES)}
+        self.exact -= {c.name for c in self.table.c if isinstance(c.type, _PADDED_TYPES)}
+        if _has_triggers(engine, self.table) or any(c.computed for c in self.table.c):
+            self.exact = set()
         self.columns = {c.name: c for c in schema.columns}
         self.external = ExternalReader(engine, sheet, schema)
         self.deferred = DeferredChecks(engine, self.table)
@@ -221,6 +228,8 @@ class TableWriter:
                 for w, pk in zip(batch, pks, strict=True)
             ],
         )
+        if set(columns) <= self.exact:
+            return
         stored = self.external.rows(conn, pks)  # no database returns an executemany UPDATE
         for write in batch:
             write.stored = stored.get(row_key(write.before.pk))
@@ -346,6 +355,28 @@ def _by_columns(writes: list[_Write]) -> list[list[_Write]]:
     for write in writes:
         groups[tuple(sorted(write.params))].append(write)
     return list(groups.values())
+
+
+_EXACT_TYPES = (sa.Integer, sa.Boolean, sa.String, sa.Double)
+_PADDED_TYPES = (sa.CHAR, sa.NCHAR)  # char(n) pads what it stores
+
+
+def _has_triggers(engine: Engine, table: sa.Table) -> bool:
+    """Whether triggers other than Cellsync's own (which change no row) are on the table."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            query = (
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(:t) "
+                "AND NOT tgisinternal AND tgname <> :own"
+            )
+            name = conn.dialect.identifier_preparer.format_table(table)
+        else:
+            query = (
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
+                "AND name NOT LIKE :own || '%'"
+            )
+            name = table.name
+        return bool(conn.execute(sa.text(query), {"t": name, "own": WATCH_TRIGGER}).scalar_one())
 
 
 def _generated(table: sa.Table, column: sa.Column) -> bool:

@@ -524,3 +524,58 @@ async def test_status_shows_stuck_rows_and_the_last_error(server_factory, databa
 async def status_is(status, **expected) -> bool:
     current = await status()
     return all(current.get(name) == value for name, value in expected.items())
+
+
+TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER bump AFTER UPDATE OF note ON notes BEGIN "
+        "UPDATE notes SET version = version + 1 WHERE id = NEW.id; END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$",
+        "CREATE TRIGGER bump BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION bump()",
+    ],
+}
+
+
+def test_columns_a_trigger_sets_are_read_back(harness, database_url):
+    execute(
+        database_url,
+        "CREATE TABLE notes (id {serial} PRIMARY KEY, note TEXT, version INTEGER DEFAULT 0)",
+        "INSERT INTO notes (note) VALUES ('a')",
+        *TRIGGERS[database_url.split(":")[0]],
+    )
+    sheet = harness("notes")
+    for n in (1, 2):
+        sheet.set("1", {"note": f"edit {n}"})
+        result = sheet.flush()
+        assert result.external == [] and result.refusals == []
+        assert sheet.row("1") == {"id": 1, "note": f"edit {n}", "version": n}
+    assert table_rows(database_url, "notes")["1"]["version"] == 2
+
+
+def test_a_crash_before_the_stored_values_reach_the_document_writes_nothing(harness, database_url):
+    """The table stored a default and a rounded value, and the process died before the
+    document had them: after the restart they are put into the document, not overwritten."""
+    execute(
+        database_url,
+        "CREATE TABLE t (id {serial} PRIMARY KEY, status VARCHAR(9) NOT NULL DEFAULT 'new', "
+        "price NUMERIC(10, 2))",
+        "INSERT INTO t (price) VALUES (1)",
+    )
+    sheet = harness("t")
+    sheet.add("k", {"price": 2})
+    sheet.set("1", {"price": 1.005})
+    crashed = sheet.replica.doc.get_update()  # the document as the log held it
+    first = sheet.writer.write(sheet.replica.take())  # ... and the outcome never reached it
+    assert first.inserted == 1 and first.updated == 1
+    restarted = SheetReplica(crashed, "id")
+    restarted.reconcile(sheet.engine, "t")
+    second = sheet.writer.write(restarted.take())
+    assert (second.inserted, second.updated, second.refusals) == (0, 0, [])
+    restarted.write_back(second)
+    assert restarted.rows["1"].to_py() == {"id": 1, "status": "new", "price": 1.01}
+    assert restarted.rows["k"].to_py()["status"] == "new"
+    assert restarted.rows["k"].to_py()["id"] == first.pks["k"]
+    assert {r["status"] for r in table_rows(database_url, "t").values()} == {"new"}
