@@ -252,13 +252,35 @@ class TableWriter:
         for batch, refused in self._isolated(conn, group, run):
             if refused is None:
                 self._written(conn, batch, result, inserted)
-            elif inserted or len(batch[0].params) == 1:
+            elif inserted:
+                self._narrow_insert(conn, batch[0], refused, run, result)
+            elif len(batch[0].params) > 1:
+                self._narrow(conn, batch[0], run, result)
+            else:
                 write = batch[0]
                 result.refusals.append(
                     Refusal(write.key, tuple(write.params), refused, write.cells, write.before)
                 )
-            else:
-                self._narrow(conn, batch[0], run, result)
+
+    def _narrow_insert(
+        self, conn: Connection, write: _Write, reason: str, run, result: FlushResult
+    ) -> None:
+        """A refused new row, tried without each of its cells but the key in turn: when one
+        is the cause, the row is inserted without it and that cell alone is refused. Otherwise
+        the whole row waits for a fix (a rare path)."""
+        for column in sorted(c for c in write.params if c != self.schema.pk):
+            part = _Write(
+                write.key,
+                {c: v for c, v in write.params.items() if c != column},
+                {c: v for c, v in write.cells.items() if c != column},
+                None,
+            )
+            if self._attempt(conn, [part], run) is None:
+                row = self._written(conn, [part], result, inserted=True)[write.key]
+                cells = {column: write.cells[column]}
+                result.refusals.append(Refusal(write.key, (column,), reason, cells, row))
+                return
+        result.refusals.append(Refusal(write.key, tuple(write.params), reason, write.cells, None))
 
     def _narrow(self, conn: Connection, write: _Write, run, result: FlushResult) -> None:
         """A refused row's changed cells, each tried alone: the others are written, and each

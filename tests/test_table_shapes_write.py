@@ -579,3 +579,26 @@ def test_a_crash_before_the_stored_values_reach_the_document_writes_nothing(harn
     assert restarted.rows["k"].to_py()["status"] == "new"
     assert restarted.rows["k"].to_py()["id"] == first.pks["k"]
     assert {r["status"] for r in table_rows(database_url, "t").values()} == {"new"}
+
+
+def test_a_new_row_is_written_without_the_cell_the_database_refuses(harness, database_url):
+    execute(
+        database_url,
+        "CREATE TABLE stock (id {serial} PRIMARY KEY, code VARCHAR(5) NOT NULL UNIQUE, "
+        "note TEXT, qty INTEGER DEFAULT 0 CHECK (qty >= 0))",
+        "INSERT INTO stock (code) VALUES ('a')",
+    )
+    sheet = harness("stock")
+    sheet.add("fine", {"code": "b", "note": "kept", "qty": -1})  # qty alone is refused
+    sheet.add("held", {"code": "a", "note": "duplicate"})  # the code is needed: held back
+    result = sheet.flush()
+    assert sorted((r.key, sorted(r.columns)) for r in result.refusals) == [
+        ("fine", ["qty"]),
+        ("held", ["code", "note"]),
+    ]
+    reasons = {r.key: r.reason.lower() for r in result.refusals}
+    assert "check" in reasons["fine"] and "unique" in reasons["held"]
+    table = {row["code"]: row for row in table_rows(database_url, "stock").values()}
+    assert sorted(table) == ["a", "b"] and (table["b"]["note"], table["b"]["qty"]) == ("kept", 0)
+    assert sheet.row("fine") == table["b"]  # the key given, the refused cell put back
+    assert sheet.replica.stuck == 1
