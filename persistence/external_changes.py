@@ -13,12 +13,15 @@ from typing import Any
 import sqlalchemy as sa
 from pycrdt import Doc, Map
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
 from persistence.document import ROWS, from_cell, row_key, same, to_cell
 from persistence.row_edits import RowEdits
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
+
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,11 @@ class ExternalReader:
             shadow.lock_sheet(conn, self.sheet)
             if pks is None:
                 known = shadow.read(conn, self.sheet)
-                table = self._rows(conn, None)
+                table = self.rows(conn, None)
             else:
                 values = [self._typed(pk) for pk in pks]
                 known = shadow.read_by_pk(conn, self.sheet, [to_cell(v, self.pk) for v in values])
-                table = self._rows(conn, values)
+                table = self.rows(conn, values)
             return self._settle(conn, table, known)
 
     def since_written(self, conn: Connection, known: dict[str, ShadowRow]) -> list[ExternalChange]:
@@ -72,7 +75,20 @@ class ExternalReader:
         the worker wrote them, so the flush does not overwrite it. The rows stay locked until
         commit (PostgreSQL); `known` and the record are brought up to date."""
         pks = [from_cell(row.pk, self.pk) for row in known.values()]
-        return self._settle(conn, self._rows(conn, pks, lock=True), known)
+        return self._settle(conn, self._locked_rows(conn, pks), known)
+
+    def _locked_rows(self, conn: Connection, pks: list[Any]) -> dict[str, dict[str, Any]]:
+        """The rows, locked where the role may: locking needs the UPDATE privilege, and a role
+        without it must still write what it may (INSERTs) and see its UPDATEs refused."""
+        if conn.dialect.name != "postgresql" or not pks:
+            return self.rows(conn, pks)
+        try:
+            with conn.begin_nested():
+                return self.rows(conn, pks, lock=True)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                raise
+        return self.rows(conn, pks)
 
     def _settle(
         self, conn: Connection, table: dict[str, dict], known: dict[str, ShadowRow]
@@ -102,22 +118,22 @@ class ExternalReader:
             changed = {c: v for c, v in cells.items() if not same(v, before.cells.get(c))}
             if changed:
                 changes.append(ExternalChange(key, changed))
-                rows[key] = ShadowRow(before.pk, before.cells | changed)
+                sent = {c: v for c, v in before.sent.items() if c not in changed}
+                rows[key] = ShadowRow(before.pk, before.cells | changed, sent)
         for pk, key in by_pk.items():
             if pk not in table:
                 changes.append(ExternalChange(key, None))
                 gone.append(key)
         return changes, rows, new, gone
 
-    def _rows(
+    def rows(
         self, conn: Connection, pks: list[Any] | None, lock: bool = False
     ) -> dict[str, dict[str, Any]]:
         """Table rows as document cells, by row key of their primary key. Locked rows are
         locked in primary-key order, so that a program updating them in that order waits
         instead of deadlocking."""
-        columns = [self.table.c[c.name] for c in self.schema.columns]
         pk = self.table.c[self.schema.pk]
-        queries = [sa.select(*columns)]
+        queries = [sa.select(*self.columns)]
         if pks is not None:
             ordered = sorted(pks)
             chunks = [ordered[i : i + 1000] for i in range(0, len(ordered), 1000)]
@@ -127,11 +143,18 @@ class ExternalReader:
         rows = {}
         for query in queries:
             for row in conn.execute(query):
-                cells = {
-                    c.name: to_cell(v, c) for c, v in zip(self.schema.columns, row, strict=True)
-                }
+                cells = self.cells(row)
                 rows[row_key(cells[self.schema.pk])] = cells
         return rows
+
+    @property
+    def columns(self) -> list[sa.Column]:
+        """The sheet's columns of the table, in the order `cells` reads them."""
+        return [self.table.c[c.name] for c in self.schema.columns]
+
+    def cells(self, row: sa.Row) -> dict[str, Any]:
+        """A row selected (or returned) as `columns`, as document cells."""
+        return {c.name: to_cell(v, c) for c, v in zip(self.schema.columns, row, strict=True)}
 
     def _typed(self, pk: str) -> Any:
         """A primary key from a trigger's text as the column's own type."""

@@ -1,5 +1,6 @@
-"""A flush's outcome as edits of a sheet document: new rows' primary keys, refused cells put
-back and explained in `refusals`, and the cells another program changed in the table.
+"""A flush's outcome as edits of a sheet document: new rows' primary keys, the values the table
+stored where they differ from what was sent (defaults, rounding), refused cells put back and
+explained in `refusals`, and the cells another program changed in the table.
 
 The server makes them in the room's own document, after every edit it has received, so a
 put-back never undoes an edit that came after the refused one; the CLI makes them in its copy.
@@ -23,6 +24,11 @@ def put_outcome(doc: Doc, result: FlushResult, pk: str) -> None:
             row = rows.get(key)
             if isinstance(row, Map) and not same(row.get(pk), value):
                 row[pk] = value
+        for key, cells in result.stored.items():
+            row = rows.get(key)
+            for column, (held, value) in cells.items():
+                if isinstance(row, Map) and same(row.get(column), held):
+                    row[column] = value  # what the table stored, unless edited again since
         for key, columns in result.written.items():
             for column in columns:
                 refusals.pop(refusal_key(key, column), None)

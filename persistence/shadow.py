@@ -8,7 +8,7 @@ client (random key) to the primary key the database gave it: a row is never inse
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,10 +34,26 @@ sheet_locks = sa.Table(
 )
 
 
+# Kept inside the cells' JSON, so that records written before it existed read the same.
+_SENT = "\x00sent"
+
+
 @dataclass(frozen=True)
 class ShadowRow:
     pk: Any
-    cells: dict[str, Any]
+    cells: dict[str, Any]  # what the table stored
+    # Cells the table stored differently from what the document sent (column -> the value
+    # sent): the document is corrected after the flush, and if a crash loses that correction,
+    # the document still holding the value sent is not mistaken for a new edit.
+    sent: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(self.cells | ({_SENT: self.sent} if self.sent else {}))
+
+    @classmethod
+    def from_json(cls, pk: str, cells: str) -> "ShadowRow":
+        values = json.loads(cells)
+        return cls(json.loads(pk), values, values.pop(_SENT, {}))
 
 
 def lock_sheet(conn: Connection, sheet: str) -> None:
@@ -72,13 +88,13 @@ def _select(
         rows = []
         for start in range(0, len(values), 500):
             rows += conn.execute(query.where(column.in_(values[start : start + 500]))).all()
-    return {r.row_key: ShadowRow(json.loads(r.pk), json.loads(r.cells)) for r in rows}
+    return {r.row_key: ShadowRow.from_json(r.pk, r.cells) for r in rows}
 
 
 def write(conn: Connection, sheet: str, rows: dict[str, ShadowRow], new: set[str]) -> None:
     """Records rows after they were written: `new` ones are inserted, the others updated."""
     values = [
-        {"s": sheet, "k": key, "p": json.dumps(row.pk), "c": json.dumps(row.cells)}
+        {"s": sheet, "k": key, "p": json.dumps(row.pk), "c": row.to_json()}
         for key, row in rows.items()
     ]
     inserts = [v for v in values if v["k"] in new]

@@ -67,6 +67,11 @@ class SheetReplica:
                 states.append(RowState(key, cells))
         return states
 
+    @property
+    def stuck(self) -> int:
+        """New rows the database refused, held back until someone changes them."""
+        return len(self._refused_inserts)
+
     def settle(self, result: FlushResult) -> None:
         """Remembers each new row the database refused as it is now, so that it is not tried
         again until someone changes it. Run right after the flush, before any other update."""

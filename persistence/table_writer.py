@@ -1,11 +1,20 @@
 """Writes changed document rows into the user's table: one transaction per flush.
 
 Only cells that differ from what was last written (the shadow record) are written: UPDATE of
-the changed cells, INSERT of new rows, DELETE of removed rows. Statements run batched; when the
-database refuses a batch, its rows are retried one by one in savepoints, so a refused row
-affects itself alone and every other row is written. Cells another program changed since the
-last write (not yet read back) keep the table's value: the flush returns them for the document.
-Blocking: run it in a worker thread.
+the changed cells, INSERT of new rows with the cells a user set (the table's defaults fill the
+rest), DELETE of removed rows. What the table stored is read back in the same transaction
+(RETURNING for an INSERT, a read after an UPDATE) into the record, and where it differs from
+what was sent (defaults, generated keys, rounded decimals, normalised timestamps) into the
+document, through the flush's result.
+
+Statements run batched; when the database refuses a batch, its rows are retried one by one in
+savepoints, and a refused row's changed cells one by one, so that only the cells the database
+refuses are refused, each with its reason, and every other cell is written. Deferred
+constraints are checked at each statement (deferred_checks). Passing trouble (a lost
+connection, a deadlock, a timeout) is never a refusal: it fails the whole flush, which the
+worker tries again. Cells another program changed since the last write (not yet read back)
+keep the table's value: the flush returns them for the document. Blocking: run it in a worker
+thread.
 """
 
 import logging
@@ -19,10 +28,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
-from persistence.document import from_cell, same, to_cell
+from persistence.db_errors import is_transient
+from persistence.deferred_checks import ConstraintViolation, DeferredChecks
+from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
 from persistence.schema import TableSchema, load_table
 from persistence.shadow import ShadowRow
+from persistence.table_watch import TRIGGER as WATCH_TRIGGER
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,9 @@ class Refusal:
 class FlushResult:
     written: dict[str, set[str]] = field(default_factory=dict)  # row key -> columns written
     pks: dict[str, Any] = field(default_factory=dict)  # new rows' keys -> pk for the document
+    # Row key -> column -> (the value the document held, the value the table stored): cells
+    # the document must show as stored, unless it changed them again meanwhile.
+    stored: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
     external: list[ExternalChange] = field(default_factory=list)  # found in the table, kept
     inserted: int = 0
@@ -68,6 +83,7 @@ class _Write:
     params: dict[str, Any]  # converted values, by column name
     cells: dict[str, Any]  # the same values as document cells
     before: ShadowRow | None
+    stored: dict[str, Any] | None = None  # the whole row as the table stored it
 
 
 class TableWriter:
@@ -77,8 +93,19 @@ class TableWriter:
         self.schema = schema
         self.table = load_table(engine, schema.table)
         self.pk = self.table.c[schema.pk]
+        # SQLite reflects a hand-written `id INTEGER PRIMARY KEY` as nullable, which makes
+        # SQLAlchemy refuse it as the sentinel that orders a batch INSERT's RETURNING rows.
+        self.pk.nullable = False
+        self.generated = {c.name for c in self.table.c if _generated(self.table, c)}
+        # An UPDATE is read back unless the table stores exactly what it was sent: only those
+        # columns are written, and no trigger or computed column changes anything else.
+        self.exact = {c.name for c in self.table.c if isinstance(c.type, _EXACT_TYPES)}
+        self.exact -= {c.name for c in self.table.c if isinstance(c.type, _PADDED_TYPES)}
+        if _has_triggers(engine, self.table) or any(c.computed for c in self.table.c):
+            self.exact = set()
         self.columns = {c.name: c for c in schema.columns}
         self.external = ExternalReader(engine, sheet, schema)
+        self.deferred = DeferredChecks(engine, self.table)
 
     def write(self, changes: Iterable[RowState]) -> FlushResult:
         changes = list(changes)
@@ -86,6 +113,7 @@ class TableWriter:
         if not changes:
             return result
         with self.engine.begin() as conn:
+            self.deferred.start(conn)
             shadow.lock_sheet(conn, self.sheet)
             known = shadow.read(conn, self.sheet, [c.key for c in changes])
             result.external = self.external.since_written(conn, known)
@@ -109,18 +137,26 @@ class TableWriter:
                     deletes.append((change.key, before))
                 continue
             if before is None:
-                cells = {c: v for c, v in change.cells.items() if c in self.columns}
-                if cells.get(self.schema.pk) is None and self.schema.autoincrement:
-                    cells.pop(self.schema.pk, None)
-            else:
+                # Empty cells of a new row are left to the table's defaults.
                 cells = {
                     c: v
                     for c, v in change.cells.items()
-                    if c in self.columns
-                    and c != self.schema.pk
-                    and c not in (outside.get(change.key) or {})  # the table wins
-                    and not same(v, before.cells.get(c))
+                    if c in self.columns and v is not None and not self._follows_table(c)
                 }
+            else:
+                cells, corrections = {}, {}
+                taken = outside.get(change.key) or {}  # the table wins
+                for c, v in change.cells.items():
+                    if c not in self.columns or c == self.schema.pk or c in taken:
+                        continue
+                    if same(v, before.cells.get(c)):
+                        continue
+                    if self._follows_table(c) or (c in before.sent and same(v, before.sent[c])):
+                        corrections[c] = (v, before.cells.get(c))  # a correction a crash lost
+                    else:
+                        cells[c] = v
+                if corrections:
+                    result.stored[change.key] = corrections
                 if before.pk is not None and not same(change.cells.get(self.schema.pk), before.pk):
                     result.pks[change.key] = before.pk  # a crash came between INSERT and write-back
                 if not cells:
@@ -129,6 +165,10 @@ class TableWriter:
             if write is not None:
                 (inserts if before is None else updates).append(write)
         return inserts, updates, deletes
+
+    def _follows_table(self, column: str) -> bool:
+        """A read-only column the database computes: never written, always read back."""
+        return column != self.schema.pk and self.columns[column].readonly
 
     def _convert(
         self, key: str, cells: dict[str, Any], before: ShadowRow | None, result: FlushResult
@@ -140,9 +180,12 @@ class TableWriter:
             except ValueError as exc:
                 refused.append((name, str(exc)))
         if before is None:
-            generated = self.schema.pk if self.schema.autoincrement else None
             for column in self.schema.columns:
-                if column.name not in cells and not column.nullable and column.name != generated:
+                if (
+                    column.name not in cells
+                    and not column.nullable
+                    and column.name not in self.generated
+                ):
                     refused.append((column.name, f'column "{column.name}" cannot be empty'))
         for name, reason in refused:
             result.refusals.append(Refusal(key, (name,), reason, {name: cells.get(name)}, before))
@@ -166,91 +209,206 @@ class TableWriter:
                 result.refusals.append(Refusal(key, (), refused, {}, row, deleted=True))
 
     def _update(self, conn: Connection, updates: list[_Write], result: FlushResult) -> None:
-        groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
-        for write in updates:
-            groups[tuple(sorted(write.params))].append(write)
-        for columns, group in groups.items():
-            statement = (
-                self.table.update()
-                .where(self.pk == sa.bindparam("_pk"))
-                .values({c: sa.bindparam(f"_v_{c}") for c in columns})
-            )
+        for group in _by_columns(updates):
+            self._record(conn, group, lambda batch: self._run_update(conn, batch), result, False)
 
-            def run(batch: list[_Write], statement=statement) -> None:
-                conn.execute(
-                    statement,
-                    [
-                        {"_pk": self._pk_param(w.before.pk)}
-                        | {f"_v_{c}": v for c, v in w.params.items()}
-                        for w in batch
-                    ],
-                )
-
-            self._record(conn, group, run, result, inserted=False)
+    def _run_update(self, conn: Connection, batch: list[_Write]) -> None:
+        """UPDATEs rows that change the same columns, then reads them back as stored."""
+        columns = sorted(batch[0].params)
+        statement = (
+            self.table.update()
+            .where(self.pk == sa.bindparam("_pk"))
+            .values({c: sa.bindparam(f"_v_{c}") for c in columns})
+        )
+        pks = [self._pk_param(w.before.pk) for w in batch]
+        conn.execute(
+            statement,
+            [
+                {"_pk": pk} | {f"_v_{c}": v for c, v in w.params.items()}
+                for w, pk in zip(batch, pks, strict=True)
+            ],
+        )
+        if set(columns) <= self.exact:
+            return
+        stored = self.external.rows(conn, pks)  # no database returns an executemany UPDATE
+        for write in batch:
+            write.stored = stored.get(row_key(write.before.pk))
 
     def _insert(self, conn: Connection, inserts: list[_Write], result: FlushResult) -> None:
-        groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
-        for write in inserts:
-            groups[tuple(sorted(write.params))].append(write)
-        for group in groups.values():
+        for group in _by_columns(inserts):
+            self._record(conn, group, lambda batch: self._run_insert(conn, batch), result, True)
 
-            def run(batch: list[_Write]) -> None:
-                statement = self.table.insert().returning(self.pk, sort_by_parameter_order=True)
-                pks = conn.execute(statement, [w.params for w in batch]).scalars().all()
-                for write, pk in zip(batch, pks, strict=True):
-                    write.cells[self.schema.pk] = to_cell(pk, self.columns[self.schema.pk])
-
-            self._record(conn, group, run, result, inserted=True)
+    def _run_insert(self, conn: Connection, batch: list[_Write]) -> None:
+        """INSERTs rows that set the same columns, reading back what the table stored."""
+        statement = self.table.insert().returning(
+            *self.external.columns, sort_by_parameter_order=True
+        )
+        rows = conn.execute(statement, [w.params for w in batch]).all()
+        for write, row in zip(batch, rows, strict=True):
+            write.stored = self.external.cells(row)
 
     def _record(self, conn, group: list[_Write], run, result: FlushResult, inserted: bool) -> None:
         """Runs a batch of writes in isolation and records what they did."""
         for batch, refused in self._isolated(conn, group, run):
-            if refused is not None:
+            if refused is None:
+                self._written(conn, batch, result, inserted)
+            elif inserted:
+                self._narrow_insert(conn, batch[0], refused, run, result)
+            elif len(batch[0].params) > 1:
+                self._narrow(conn, batch[0], run, result)
+            else:
                 write = batch[0]
                 result.refusals.append(
                     Refusal(write.key, tuple(write.params), refused, write.cells, write.before)
                 )
-                continue
-            rows = {}
-            for write in batch:
-                before = write.before
-                cells = write.cells if before is None else before.cells | write.cells
-                pk = cells[self.schema.pk] if before is None else before.pk
-                rows[write.key] = ShadowRow(pk, cells)
-                result.written[write.key] = set(write.cells)
-                if before is None:
-                    result.pks[write.key] = pk
-            shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
-            if inserted:
-                result.inserted += len(batch)
-            else:
-                result.updated += len(batch)
+
+    def _narrow_insert(
+        self, conn: Connection, write: _Write, reason: str, run, result: FlushResult
+    ) -> None:
+        """A refused new row, tried without each of its cells but the key in turn: when one
+        is the cause, the row is inserted without it and that cell alone is refused. Otherwise
+        the whole row waits for a fix (a rare path)."""
+        for column in sorted(c for c in write.params if c != self.schema.pk):
+            part = _Write(
+                write.key,
+                {c: v for c, v in write.params.items() if c != column},
+                {c: v for c, v in write.cells.items() if c != column},
+                None,
+            )
+            if self._attempt(conn, [part], run) is None:
+                row = self._written(conn, [part], result, inserted=True)[write.key]
+                cells = {column: write.cells[column]}
+                result.refusals.append(Refusal(write.key, (column,), reason, cells, row))
+                return
+        result.refusals.append(Refusal(write.key, tuple(write.params), reason, write.cells, None))
+
+    def _narrow(self, conn: Connection, write: _Write, run, result: FlushResult) -> None:
+        """A refused row's changed cells, each tried alone: the others are written, and each
+        cell the database refuses is refused with its own reason (a rare path)."""
+        before, written = write.before, False
+        for column in sorted(write.params):
+            part = _Write(
+                write.key, {column: write.params[column]}, {column: write.cells[column]}, before
+            )
+            for _, refused in self._isolated(conn, [part], run):
+                if refused is None:
+                    rows = self._written(conn, [part], result, inserted=False, count=False)
+                    before, written = rows[write.key], True
+                else:
+                    cells = {column: write.cells[column]}
+                    result.refusals.append(Refusal(write.key, (column,), refused, cells, before))
+        result.updated += written
+
+    def _written(
+        self,
+        conn: Connection,
+        batch: list[_Write],
+        result: FlushResult,
+        inserted: bool,
+        count: bool = True,
+    ) -> dict[str, ShadowRow]:
+        """Records what the batch wrote, in the record and in the result."""
+        rows = {write.key: self._stored(write, result) for write in batch}
+        shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
+        if count and inserted:
+            result.inserted += len(batch)
+        elif count:
+            result.updated += len(batch)
+        return rows
+
+    def _stored(self, write: _Write, result: FlushResult) -> ShadowRow:
+        """The row's new record, from what the table stored; puts what differs from what the
+        document held into the result."""
+        before = write.before
+        held = (before.cells if before is not None else {}) | write.cells
+        stored = write.stored if write.stored is not None else held
+        pk = stored.get(self.schema.pk, before.pk if before is not None else None)
+        differ = {
+            c: (held.get(c), v)
+            for c, v in stored.items()
+            if c != self.schema.pk and not same(held.get(c), v)
+        }
+        if differ:
+            result.stored[write.key] = result.stored.get(write.key, {}) | differ
+        result.written.setdefault(write.key, set()).update(write.cells)
+        if before is None:
+            result.pks[write.key] = pk
+        kept = {c: v for c, v in before.sent.items() if c not in write.cells} if before else {}
+        return ShadowRow(pk, stored, kept | {c: sent for c, (sent, _) in differ.items()})
 
     def _isolated(self, conn: Connection, items: list, run) -> Iterator[tuple[list, str | None]]:
         """Yields (batch, None) for what the database took; when it refuses the whole batch,
-        retries each item alone in a savepoint and yields ([item], reason) for each refusal."""
+        retries each item alone in a savepoint and yields ([item], reason) for each refusal.
+        Passing trouble is raised, never yielded as a refusal."""
         if not items:
             return
+        refused = self._attempt(conn, items, run)
+        if refused is None or len(items) == 1:
+            yield items, refused
+        else:
+            for item in items:
+                yield [item], self._attempt(conn, [item], run)
+
+    def _attempt(self, conn: Connection, items: list, run) -> str | None:
+        """Runs the writes in a savepoint: None if the database took them, else its reason."""
         try:
             with conn.begin_nested():
                 run(items)
-        except DBAPIError:
-            pass
+                self.deferred.check(conn)
+        except ConstraintViolation as exc:
+            reason = str(exc)
+        except DBAPIError as exc:
+            if is_transient(exc):
+                raise
+            reason = _reason(exc)
         else:
-            yield items, None
-            return
-        for item in items:
-            try:
-                with conn.begin_nested():
-                    run([item])
-            except DBAPIError as exc:
-                log.info("sheet %s: the database refused a row: %s", self.sheet, _reason(exc))
-                yield [item], _reason(exc)
-            else:
-                yield [item], None
+            return None
+        if len(items) == 1:
+            log.info("sheet %s: the database refused a row: %s", self.sheet, reason)
+        return reason
 
     def _pk_param(self, pk: Any) -> Any:
         return from_cell(pk, self.columns[self.schema.pk])
+
+
+def _by_columns(writes: list[_Write]) -> list[list[_Write]]:
+    """Writes grouped by the columns they set: one statement per group."""
+    groups: dict[tuple[str, ...], list[_Write]] = defaultdict(list)
+    for write in writes:
+        groups[tuple(sorted(write.params))].append(write)
+    return list(groups.values())
+
+
+_EXACT_TYPES = (sa.Integer, sa.Boolean, sa.String, sa.Double)
+_PADDED_TYPES = (sa.CHAR, sa.NCHAR)  # char(n) pads what it stores
+
+
+def _has_triggers(engine: Engine, table: sa.Table) -> bool:
+    """Whether triggers other than Cellsync's own (which change no row) are on the table."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            query = (
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(:t) "
+                "AND NOT tgisinternal AND tgname <> :own"
+            )
+            name = conn.dialect.identifier_preparer.format_table(table)
+        else:
+            query = (
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
+                "AND name NOT LIKE :own || '%'"
+            )
+            name = table.name
+        return bool(conn.execute(sa.text(query), {"t": name, "own": WATCH_TRIGGER}).scalar_one())
+
+
+def _generated(table: sa.Table, column: sa.Column) -> bool:
+    """Whether the database fills the column in when an INSERT leaves it out."""
+    return (
+        column is table.autoincrement_column
+        or column.server_default is not None
+        or column.identity is not None
+        or column.computed is not None
+    )
 
 
 def _reason(exc: DBAPIError) -> str:

@@ -100,6 +100,8 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
                 "database_up": rooms.health.up,
                 "database_errors": rooms.health.errors,
                 "database_reason": rooms.health.reason() or None,
+                "stuck_rows": lag.stuck_rows if lag is not None else 0,
+                "last_error": lag.last_error if lag is not None else None,
             }
         )
 

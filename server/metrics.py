@@ -94,13 +94,20 @@ class _LiveState:
         pending = GaugeMetricFamily(
             "cellsync_table_pending_rows", "Rows changed but not yet in the table", labels=["sheet"]
         )
+        stuck = GaugeMetricFamily(
+            "cellsync_table_stuck_rows",
+            "New rows the database refused, waiting for a fix",
+            labels=["sheet"],
+        )
         for room in loaded:
             state = self.rooms.worker.lag(room.name)
             if state is not None:
                 lag.add_metric([room.name], state.lag_seconds)
                 pending.add_metric([room.name], state.pending_rows)
+                stuck.add_metric([room.name], state.stuck_rows)
         yield lag
         yield pending
+        yield stuck
         health = self.rooms.health
         errors = CounterMetricFamily(
             "cellsync_database_errors",

@@ -42,6 +42,8 @@ class SheetLag:
 
     pending_rows: int
     lag_seconds: float
+    stuck_rows: int = 0  # new rows the database refused, waiting for a fix
+    last_error: str | None = None  # the database's reason for the last refusal
 
 
 @dataclass
@@ -65,6 +67,7 @@ class _Sheet:
     write_backoff: Backoff = field(default_factory=Backoff)
     read_backoff: Backoff = field(default_factory=Backoff)
     retry_at: float = 0.0  # monotonic time before which a failed flush is not retried
+    last_refusal: str | None = None
 
     @property
     def pending_rows(self) -> int:
@@ -161,7 +164,9 @@ class PersistenceWorker:
             return None
         oldest = [t for t in (sheet.first_change, sheet.in_flight and sheet.in_flight[0]) if t]
         rows = sheet.pending_rows + (sheet.in_flight[1] if sheet.in_flight else 0)
-        return SheetLag(rows, time.monotonic() - min(oldest) if oldest else 0.0)
+        stuck = sheet.replica.stuck if sheet.replica is not None else 0
+        age = time.monotonic() - min(oldest) if oldest else 0.0
+        return SheetLag(rows, age, stuck, sheet.last_refusal)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -205,6 +210,8 @@ class PersistenceWorker:
                 sheet.first_change = min(oldest, sheet.first_change or oldest)
             else:
                 put_outcome(sheet.room.doc, result, sheet.schema.pk)
+                if result.refusals:
+                    sheet.last_refusal = result.refusals[-1].reason
             finally:
                 sheet.flushing = None
                 sheet.in_flight = None

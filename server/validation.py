@@ -139,11 +139,23 @@ class DocumentGuard:
 
     def _check_cell(self, row: str, column: str, change: dict[str, Any], new_row: bool) -> None:
         value = change.get("newValue")
+        if new_row and value is None:
+            return  # an empty cell of a new row: the table's default fills it in
         restore = change.get("oldValue", MISSING)
         first_key = new_row or restore is MISSING or restore is None
+        if column == self.schema.pk and self._written_key(row, value):
+            return
         reason = self._why_invalid(column, value, change["action"], first_key)
         if reason is not None:
             self._found.append(Violation(row, column, reason, value, restore))
+
+    def _written_key(self, row: str, value: Any) -> bool:
+        """Whether `value` is the key the table gave this row: a client that kept the server's
+        write-back of it (which a crash kept from the update log) sends it again."""
+        if value is None:
+            return False
+        written = self.written_row(row)
+        return written is not None and same(value, written.get(self.schema.pk))
 
     def _why_invalid(self, name: str, value: Any, action: str, first_key: bool) -> str | None:
         column = self.columns.get(name)

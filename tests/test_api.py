@@ -95,6 +95,8 @@ async def test_status_shows_the_lag_then_the_flush_and_refusals(server_factory, 
         "database_up": True,
         "database_errors": dict.fromkeys(OPERATIONS, 0),
         "database_reason": None,
+        "stuck_rows": 0,
+        "last_error": None,
     }
     async with open_sheet(server.url, "items") as sheet:
         sheet.set("3", "qty", 33)

@@ -31,8 +31,8 @@ CONSTRAINED = [
         qty INTEGER CHECK (qty >= 0),
         price NUMERIC(4, 2)
     )""",
-    "INSERT INTO children (id, code, parent_id, qty, price) VALUES "
-    "(1, 'c1', 1, 1, 1.50), (2, 'c2', 1, 2, 2.50), (3, 'c3', 2, 3, 3.50)",
+    "INSERT INTO children (code, parent_id, qty, price) VALUES "  # ids 1 to 3, from the sequence
+    "('c1', 1, 1, 1.50), ('c2', 1, 2, 2.50), ('c3', 2, 3, 3.50)",
 ]
 
 
