@@ -6,6 +6,8 @@ settings and error messages are the same everywhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
@@ -51,6 +53,15 @@ def parse_url(url: str) -> URL:
             f"Cellsync supports {' and '.join(SUPPORTED_BACKENDS)}"
         )
     return parsed
+
+
+def psycopg_params(engine: sqlalchemy.Engine) -> dict[str, Any]:
+    """What the engine passes psycopg to connect, for a connection of Cellsync's own (LISTEN,
+    advisory locks): rendering the URL back to text would turn the spaces of `?options=-c ...`
+    into "+", which libpq does not read as spaces."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    params.pop("context", None)  # SQLAlchemy's adapters, for its own connections only
+    return params
 
 
 def safe_url(url: URL) -> str:

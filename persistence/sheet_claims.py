@@ -20,9 +20,12 @@ import socket
 import threading
 import zlib
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+
+from persistence.database import psycopg_params
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class SheetTaken(Exception):
 def sheet_claims(engine: sa.Engine) -> "PostgresClaims | FileClaims | NoClaims":
     """The claims for the engine's database."""
     if engine.dialect.name == "postgresql":
-        return PostgresClaims(engine.url.set(drivername="postgresql").render_as_string(False))
+        return PostgresClaims(psycopg_params(engine))
     database = engine.url.database
     return FileClaims(Path(database)) if database and database != ":memory:" else NoClaims()
 
@@ -62,8 +65,8 @@ class NoClaims:
 
 
 class PostgresClaims:
-    def __init__(self, conninfo: str) -> None:
-        self.conninfo = conninfo
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params  # how to connect, as the engine does
         self._conn: psycopg.Connection | None = None
         self._held: set[str] = set()
         self._lock = threading.Lock()
@@ -101,7 +104,7 @@ class PostgresClaims:
                 return self._conn
             except psycopg.Error:
                 self._conn.close()
-        self._conn = psycopg.connect(self.conninfo, autocommit=True, application_name=HOLDER)
+        self._conn = psycopg.connect(**self.params, autocommit=True, application_name=HOLDER)
         for sheet in sorted(self._held):
             if not self._try(self._conn, sheet):
                 log.error("%s", SheetTaken(sheet, self._holder(self._conn, sheet)))

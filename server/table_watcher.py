@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 import psycopg
 import sqlalchemy as sa
 
+from persistence.database import psycopg_params
 from persistence.table_watch import CHANNEL, changed_since
 from server.database_health import Backoff
 from server.persistence_worker import PersistenceWorker
@@ -55,10 +56,10 @@ class TableWatcher:
             self.worker.external(sheet, pks)
 
     async def _listen(self) -> None:
-        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(False)
+        params = psycopg_params(self.engine)
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._answered()
                     self._compare_loaded()  # what changed before LISTEN took effect
