@@ -7,6 +7,7 @@ which rows changed since the last flush.
 """
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ class SheetReplica:
         self.pk = pk
         self.rows = self.doc.get(ROWS, type=Map)
         self.dirty: set[str] = set()
-        self._refused_inserts: dict[str, str] = {}
+        # new rows the database refused: key -> (their cells' fingerprint, monotonic time since)
+        self._refused_inserts: dict[str, tuple[str, float]] = {}
         self._quiet = False  # applying the server's own edits: nothing to write
         self.rows.observe_deep(self._on_change)
 
@@ -62,7 +64,8 @@ class SheetReplica:
         with self.doc.transaction():  # one read transaction, not one per row: 3x faster
             for key in keys:
                 cells = self._cells(key)
-                if cells is not None and self._refused_inserts.get(key) == _fingerprint(cells):
+                refused = self._refused_inserts.get(key)
+                if cells is not None and refused is not None and refused[0] == _fingerprint(cells):
                     continue
                 states.append(RowState(key, cells))
         return states
@@ -72,6 +75,11 @@ class SheetReplica:
         """New rows the database refused, held back until someone changes them."""
         return len(self._refused_inserts)
 
+    @property
+    def stuck_since(self) -> float | None:
+        """Monotonic time the oldest of them was first refused: the table lags since then."""
+        return min((since for _, since in list(self._refused_inserts.values())), default=None)
+
     def settle(self, result: FlushResult) -> None:
         """Remembers each new row the database refused as it is now, so that it is not tried
         again until someone changes it. Run right after the flush, before any other update."""
@@ -80,7 +88,8 @@ class SheetReplica:
         for refusal in result.refusals:
             cells = self._cells(refusal.key) if refusal.restore is None else None
             if cells is not None:
-                self._refused_inserts[refusal.key] = _fingerprint(cells)
+                _, since = self._refused_inserts.get(refusal.key, ("", time.monotonic()))
+                self._refused_inserts[refusal.key] = (_fingerprint(cells), since)
 
     def write_back(self, result: FlushResult) -> bytes | None:
         """Settles the flush and puts its outcome into this document (where no room holds the

@@ -162,9 +162,11 @@ class PersistenceWorker:
         sheet = self._sheets.get(name)
         if sheet is None:
             return None
-        oldest = [t for t in (sheet.first_change, sheet.in_flight and sheet.in_flight[0]) if t]
+        replica = sheet.replica
+        since = [sheet.first_change, sheet.in_flight and sheet.in_flight[0]]
+        oldest = [t for t in (*since, replica and replica.stuck_since) if t]
         rows = sheet.pending_rows + (sheet.in_flight[1] if sheet.in_flight else 0)
-        stuck = sheet.replica.stuck if sheet.replica is not None else 0
+        stuck = replica.stuck if replica is not None else 0
         age = time.monotonic() - min(oldest) if oldest else 0.0
         return SheetLag(rows, age, stuck, sheet.last_refusal)
 

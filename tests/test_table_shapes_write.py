@@ -517,8 +517,15 @@ async def test_status_shows_stuck_rows_and_the_last_error(server_factory, databa
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"{server.http}/metrics")).text
         assert 'cellsync_table_stuck_rows{sheet="children"} 1.0' in metrics
+        lag = (await status())["lag_seconds"]
+        await eventually(lambda: lag_over(status, lag + 0.5), what="the lag growing with it")
         sheet.set(key, "code", "c9")
         await eventually(lambda: status_is(status, stuck_rows=0))
+        assert (await status())["lag_seconds"] < 0.5
+
+
+async def lag_over(status, seconds: float) -> bool:
+    return (await status())["lag_seconds"] > seconds
 
 
 async def status_is(status, **expected) -> bool:
