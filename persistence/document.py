@@ -134,13 +134,18 @@ def populate(doc: Doc, schema: TableSchema, rows: Iterable[Mapping[str, Scalar]]
 
 
 def publish_meta(doc: Doc, schema: TableSchema) -> bool:
-    """Write `meta` for `schema` only where it differs from the doc; True if anything changed."""
+    """Write `meta` for `schema` only where it differs from the doc, and drop any key it does
+    not have (a client may have added one); True if anything changed."""
     meta = _roots(doc)[0]
+    wanted = build_meta(schema)
     with doc.transaction():
         current = meta.to_py() or {}
-        changed = {k: v for k, v in build_meta(schema).items() if current.get(k) != v}
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         _write_meta(meta, changed)
-    return bool(changed)
+        extra = [key for key in current if key not in wanted]
+        for key in extra:
+            del meta[key]
+    return bool(changed or extra)
 
 
 def read_meta(doc: Doc) -> dict[str, Any]:

@@ -84,8 +84,10 @@ async def test_meta_is_written_by_the_server_only(things):
     await sender.synced.wait()
     await edit(sender, lambda doc: doc.get("meta", type=Map).__setitem__("pk", "label"))
     await eventually(lambda: sender.doc.get("meta", type=Map)["pk"] == "id")
+    await edit(sender, lambda doc: doc.get("meta", type=Map).__setitem__("banner", "<b>hi</b>"))
+    await eventually(lambda: "banner" not in sender.doc.get("meta", type=Map))
     async with open_sheet(things.url, "things") as sheet:
-        assert sheet.meta["pk"] == "id"
+        assert sheet.meta["pk"] == "id" and "banner" not in sheet.meta
     await sender.close()
 
 
