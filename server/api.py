@@ -21,17 +21,22 @@ from starlette.routing import BaseRoute, Route
 
 from persistence.records import Record, records_of, to_csv
 from persistence.schema import UnsupportedTableError
+from persistence.tokens import Grant
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
 from server.metrics import Metrics
 from server.rooms import Rooms, SheetUnavailable
 
 
 def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[BaseRoute]:
+    def grant(request: Request, name: str) -> Grant:
+        """The request's rights on the sheet; Refused when it has none."""
+        token = bearer_token(dict(request.headers), dict(request.query_params))
+        return policy.admit(name, token, origin=None)
+
     def forbidden(request: Request, name: str) -> JSONResponse | None:
         """The error response when the request's token does not let it read the sheet."""
-        token = bearer_token(dict(request.headers), dict(request.query_params))
         try:
-            policy.admit(name, token, origin=None)
+            grant(request, name)
         except Refused as exc:
             status = 401 if exc.code == CLOSE_UNAUTHORIZED else 403
             return JSONResponse({"error": exc.reason}, status_code=status)
@@ -108,6 +113,8 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
     async def flush(request: Request, name: str) -> Response:
         """Writes the live sheet's table now: `cellsync snapshot` asks for it rather than
         writing the table from its own copy, which may be older than what the server wrote."""
+        if not grant(request, name).can_write:
+            return JSONResponse({"error": "the token may only read this sheet"}, status_code=403)
         result = await rooms.flush(name)
         refusals = [
             {"key": r.key, "columns": list(r.columns), "reason": r.reason} for r in result.refusals

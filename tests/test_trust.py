@@ -220,6 +220,11 @@ async def test_the_http_api_follows_the_same_rules(secured):
         assert [s["name"] for s in listed] == ["items"]
         assert (await http.get("/api/sheets")).status_code == 401
         assert (await http.get("/healthz")).status_code == 200
+        writer = {"Authorization": f"Bearer {token({'items': 'write'})}"}
+        async with open_sheet(secured.url, "items", token=token({"items": "write"})):
+            flush = "/api/sheets/items/flush"
+            assert (await http.post(flush, headers=reader)).status_code == 403
+            assert (await http.post(flush, headers=writer)).status_code == 200
 
 
 DAY = 24 * 3600
