@@ -18,6 +18,7 @@ from client.csv_import import BadRow
 from client.workspace import CommandError, Workspace
 from persistence import snapshots, table_watch
 from persistence.database import CellsyncDatabaseError, create_engine
+from persistence.db_errors import database_says
 from persistence.demo import DEMO_TABLE, create_demo_database
 from persistence.schema import TableSchema, UnsupportedTableError
 from persistence.settings import ConfigError, load_settings
@@ -288,7 +289,10 @@ def set_watch(
 
     async def command(workspace: Workspace) -> str:
         schema = workspace.schema(name)
-        await asyncio.to_thread(change, workspace.engine, schema)
+        try:
+            await asyncio.to_thread(change, workspace.engine, schema)
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise CommandError(f"triggers on {schema.table}: {database_says(exc)}") from exc
         return schema.table
 
     return run_command(options, None, command)

@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from persistence.db_errors import database_says
+
 DEFAULT_URL = "sqlite:///./cellsync.db"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -34,7 +36,7 @@ def create_engine(url: str | None = None) -> Engine:
         return sqlalchemy.create_engine(parsed)
     except (NoSuchModuleError, ImportError) as exc:
         raise CellsyncDatabaseError(
-            f"database driver {parsed.drivername!r} is not installed: {_first_line(exc)}"
+            f"database driver {parsed.drivername!r} is not installed: {database_says(exc)}"
         ) from exc
 
 
@@ -100,11 +102,5 @@ def _configure_sqlite_connection(dbapi_connection, _connection_record) -> None:
 
 def _reason(exc: sqlalchemy.exc.DBAPIError) -> str:
     """The driver's reason, e.g. "connection refused", without the surrounding noise."""
-    line = _first_line(exc.orig if exc.orig is not None else exc)
-    reason = line.rsplit(": ", 1)[-1].strip()
+    reason = database_says(exc).rsplit(": ", 1)[-1].strip()
     return reason[:1].lower() + reason[1:]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

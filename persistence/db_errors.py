@@ -1,4 +1,4 @@
-"""Tells passing database trouble from a refusal.
+"""Tells passing database trouble from a refusal, and says in one line what the database said.
 
 A lost connection, a deadlock victim, a serialization failure, a lock or statement timeout, a
 server shutting down or a busy SQLite file say nothing about the data: the same write succeeds
@@ -16,6 +16,14 @@ _TRANSIENT_STATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P0
 # Classes: connection exception, insufficient resources (too many connections, disk full).
 _TRANSIENT_CLASSES = ("08", "53")
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def database_says(exc: BaseException) -> str:
+    """The first line of what the database (or driver) said, without SQLAlchemy's SQL and
+    parameters."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
 
 
 def is_transient(exc: BaseException) -> bool:

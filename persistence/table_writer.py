@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from persistence import shadow
-from persistence.db_errors import is_transient
+from persistence.db_errors import database_says, is_transient
 from persistence.deferred_checks import ConstraintViolation, DeferredChecks
 from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
@@ -360,7 +360,7 @@ class TableWriter:
         except DBAPIError as exc:
             if is_transient(exc):
                 raise
-            reason = _reason(exc)
+            reason = database_says(exc)
         else:
             return None
         if len(items) == 1:
@@ -409,8 +409,3 @@ def _generated(table: sa.Table, column: sa.Column) -> bool:
         or column.identity is not None
         or column.computed is not None
     )
-
-
-def _reason(exc: DBAPIError) -> str:
-    """The database's own one-line explanation, without SQL or parameters."""
-    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

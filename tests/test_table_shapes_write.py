@@ -15,6 +15,7 @@ from nodeclient import NodeClient
 from pycrdt import Doc, Map
 from serverprocess import ServerProcess
 from tables import create_items_table
+from test_cli import cellsync
 from test_worker import CONSTRAINED, execute, table_follows, table_rows
 from waiting import eventually
 
@@ -455,6 +456,15 @@ def limited_role(database_url, postgresql_admin):
     execute(database_url, f"DROP OWNED BY {role}")
     with postgresql_admin.connect() as conn:
         conn.execute(sa.text(f"DROP ROLE {role}"))
+
+
+@PG
+def test_watch_without_the_trigger_right_says_so_in_one_line(limited_role):
+    result = cellsync("watch", "items", "--database-url", limited_role, "--sheet", "items")
+    message = result.stderr.strip()
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert message.startswith("error: triggers on items: ") and "\n" not in message, message
+    assert "permission denied" in message or "must be owner" in message, message
 
 
 @PG
