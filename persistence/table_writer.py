@@ -325,7 +325,7 @@ class TableWriter:
         pk = stored.get(self.schema.pk, before.pk if before is not None else None)
         differ = {
             c: (held.get(c), v)
-            for c, v in stored.items()
+            for c, v in (write.stored or {}).items()  # nothing read back: stored as held
             if c != self.schema.pk and not same(held.get(c), v)
         }
         if differ:
