@@ -2,10 +2,10 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import rich.progress
 import sqlalchemy
@@ -117,7 +117,7 @@ class Format(StrEnum):
 
 
 def run_command(
-    options: dict, server: str | None, command: Callable[[Workspace], Awaitable[T]]
+    options: dict, server: str | None, command: Callable[[Workspace], Coroutine[Any, Any, T]]
 ) -> T:
     """Runs a sheet command; bad input ends it with a one-line message and exit status 1."""
     try:
@@ -150,7 +150,7 @@ def snapshot(
         raise fail("give either a sheet NAME or --all")
 
     async def command(workspace: Workspace) -> list[sheet_commands.Snapshotted]:
-        names = workspace.names() if all_sheets else [name]
+        names = workspace.names() if name is None else [name]
         return [
             await sheet_commands.snapshot(workspace, each, label)
             for each in rich.progress.track(
@@ -221,7 +221,7 @@ def import_(
     async def command(workspace: Workspace) -> sheet_commands.Imported:
         try:
             lines = rich.progress.open(
-                file, newline="", encoding="utf-8-sig", description="import",
+                file, "r", newline="", encoding="utf-8-sig", description="import",
                 console=stderr, transient=True,
             )  # fmt: skip
         except OSError as exc:

@@ -62,8 +62,8 @@ def psycopg_params(engine: sqlalchemy.Engine) -> dict[str, Any]:
     advisory locks): rendering the URL back to text would turn the spaces of `?options=-c ...`
     into "+", which libpq does not read as spaces."""
     _, params = engine.dialect.create_connect_args(engine.url)
-    params.pop("context", None)  # SQLAlchemy's adapters, for its own connections only
-    return params
+    # without "context": SQLAlchemy's adapters, for its own connections only
+    return {key: value for key, value in params.items() if key != "context"}
 
 
 def safe_url(url: URL) -> str:

@@ -28,6 +28,7 @@ def database_says(exc: BaseException) -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` (as SQLAlchemy raises it, or the driver's own) is worth a retry."""
+    orig: BaseException | None
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True

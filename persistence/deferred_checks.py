@@ -43,7 +43,7 @@ class DeferredChecks:
 
     def _violations(self, conn: Connection) -> set[tuple]:
         quote = conn.dialect.identifier_preparer.quote
-        found = set()
+        found: set[tuple] = set()
         for name in self.tables:
             found.update(
                 map(tuple, conn.exec_driver_sql(f"PRAGMA foreign_key_check({quote(name)})"))

@@ -85,16 +85,16 @@ class TableName:
                 f'table name "{text}" is not NAME or SCHEMA.NAME (quote a part holding a dot '
                 'in double quotes: "my.schema".items)'
             )
-        first, second = (_unquote(part) for part in (match["first"], match["second"]))
-        return cls(first) if second is None else cls(second, first)
+        first, second = match["first"], match["second"]
+        return cls(_unquote(first)) if second is None else cls(_unquote(second), _unquote(first))
 
     def clause(self) -> sqlalchemy.TableClause:
         """The bare table, for quoting its name in SQL the dialect's way."""
         return sqlalchemy.table(self.name, schema=self.schema)
 
 
-def _unquote(part: str | None) -> str | None:
-    if part is not None and part.startswith('"'):
+def _unquote(part: str) -> str:
+    if part.startswith('"'):
         return part[1:-1].replace('""', '"')
     return part
 
@@ -238,8 +238,10 @@ def _column(
         readonly=column is pk or column.computed is not None,
         choices=tuple(enums) if enums else check_choices,
         # A native enum's `length` is SQLAlchemy's own computation, not a database limit.
-        max_length=type_.length if kind == "text" and not enums else None,
-        scale=type_.scale if kind == "decimal" else None,
+        max_length=type_.length if isinstance(type_, sql.sqltypes.String) and not enums else None,
+        scale=type_.scale
+        if kind == "decimal" and isinstance(type_, sql.sqltypes.Numeric)
+        else None,
     )
 
 

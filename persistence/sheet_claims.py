@@ -112,7 +112,9 @@ class PostgresClaims:
 
     @staticmethod
     def _try(conn: psycopg.Connection, sheet: str) -> bool:
-        return conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _key(sheet)).fetchone()[0]
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _key(sheet)).fetchone()
+        assert row is not None, "a SELECT without FROM returns one row"
+        return row[0]
 
     @staticmethod
     def _holder(conn: psycopg.Connection, sheet: str) -> str:

@@ -124,7 +124,8 @@ class SheetReplica:
             if event.path:
                 self.dirty.add(str(event.path[0]))
             elif isinstance(event, MapEvent):
-                self.dirty.update(event.keys)
+                # pycrdt sets `keys` through MapEvent.__slots__; its type does not declare it
+                self.dirty.update(event.keys)  # type: ignore[attr-defined]
 
 
 @dataclass

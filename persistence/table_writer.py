@@ -126,7 +126,9 @@ class TableWriter:
     def _plan(
         self, changes: list[RowState], known: dict[str, ShadowRow], result: FlushResult
     ) -> tuple[list[_Write], list[_Write], list[tuple[str, ShadowRow]]]:
-        inserts, updates, deletes = [], [], []
+        inserts: list[_Write] = []
+        updates: list[_Write] = []
+        deletes: list[tuple[str, ShadowRow]] = []
         outside = {change.key: change.cells for change in result.external}
         for change in changes:
             before = known.get(change.key)
@@ -220,7 +222,7 @@ class TableWriter:
             .where(self.pk == sa.bindparam("_pk"))
             .values({c: sa.bindparam(f"_v_{c}") for c in columns})
         )
-        pks = [self._pk_param(w.before.pk) for w in batch]
+        pks = [self._pk_param(_updated(w).pk) for w in batch]
         conn.execute(
             statement,
             [
@@ -232,7 +234,7 @@ class TableWriter:
             return
         stored = self.external.rows(conn, pks)  # no database returns an executemany UPDATE
         for write in batch:
-            write.stored = stored.get(row_key(write.before.pk))
+            write.stored = stored.get(row_key(_updated(write).pk))
 
     def _insert(self, conn: Connection, inserts: list[_Write], result: FlushResult) -> None:
         for group in _by_columns(inserts):
@@ -369,6 +371,12 @@ class TableWriter:
 
     def _pk_param(self, pk: Any) -> Any:
         return from_cell(pk, self.columns[self.schema.pk])
+
+
+def _updated(write: _Write) -> ShadowRow:
+    """The row an UPDATE writes: `_plan` makes an update only of a row the table had."""
+    assert write.before is not None, "an update of a row the table never had"
+    return write.before
 
 
 def _by_columns(writes: list[_Write]) -> list[list[_Write]]:

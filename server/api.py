@@ -67,7 +67,9 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
     async def sheets(request: Request) -> JSONResponse:
         readable = [name for name in rooms.sheets if forbidden(request, name) is None]
         if policy.secured and not readable and rooms.sheets:
-            return forbidden(request, next(iter(rooms.sheets)))
+            denied = forbidden(request, next(iter(rooms.sheets)))
+            if denied is not None:
+                return denied
         listed = []
         for name in readable:
             table = rooms.sheets[name]

@@ -9,6 +9,7 @@ the worker and the database health when Prometheus scrapes, so no hook can miss 
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,7 +28,7 @@ TRAFFIC = {
 class Metrics:
     def __init__(self, rooms: Rooms) -> None:
         self.registry = CollectorRegistry()
-        series = {"labelnames": ["sheet"], "registry": self.registry}
+        series: dict[str, Any] = {"labelnames": ["sheet"], "registry": self.registry}
         self.flush_seconds = Histogram(
             "cellsync_flush_duration_seconds", "Time to write a sheet's changes to its table",
             **series,

@@ -23,7 +23,7 @@ from operator import itemgetter
 import sqlalchemy as sa
 
 from persistence import row_edits
-from persistence.external_changes import ExternalChange, ExternalReader, as_edits
+from persistence.external_changes import ExternalReader, as_edits
 from persistence.flush_outcome import put_outcome
 from persistence.schema import TableSchema
 from persistence.sheet_replica import SheetReplica
@@ -56,7 +56,7 @@ class _Sheet:
     in_flight: tuple[float, int] | None = None  # the flush under way: its oldest change, rows
     last_change: float = 0.0
     timer: asyncio.TimerHandle | None = None
-    flushing: asyncio.Task[None] | None = None
+    flushing: asyncio.Task[FlushResult | None] | None = None
     reader: ExternalReader | None = None
     watched: bool | None = None  # does the table report changes (triggers)?
     external_keys: set[str] = field(default_factory=set)  # changed rows' primary keys
@@ -261,7 +261,8 @@ class PersistenceWorker:
         source = f"sheet {name}: table read"
         try:
             while (sheet.external_all or sheet.external_keys) and self._sheets.get(name) is sheet:
-                if sheet.reader is None:  # its start failed: the next flush starts it again
+                reader = sheet.reader
+                if reader is None:  # its start failed: the next flush starts it again
                     await asyncio.sleep(sheet.read_backoff.delay())
                     continue
                 pks = None if sheet.external_all else set(sheet.external_keys)
@@ -269,7 +270,7 @@ class PersistenceWorker:
                 sheet.external_keys.clear()
                 async with sheet.lock:
                     try:
-                        changes = await self._run(self._collect, sheet, pks)
+                        changes = await self._run(reader.collect, pks)
                     except Exception as exc:
                         changes = None
                         self.external(name, pks)
@@ -287,23 +288,21 @@ class PersistenceWorker:
         finally:
             sheet.ingesting = None
 
-    @staticmethod
-    def _collect(sheet: _Sheet, pks: set[str] | None) -> list[ExternalChange]:
-        """On the worker thread: what other programs changed in the table."""
-        return sheet.reader.collect(pks)
-
     def _write(self, sheet: _Sheet, update: bytes | None) -> FlushResult:
         """On the worker thread: dirty rows to the table (starting the replica from `update`
         if its start failed)."""
         if sheet.replica is None:
+            assert update is not None, "_flush hands over the document while there is no replica"
             self._start(sheet, update)
-        changes = sheet.replica.take()
+        replica, writer = sheet.replica, sheet.writer
+        assert replica is not None and writer is not None, "_start makes both"
+        changes = replica.take()
         try:
-            result = sheet.writer.write(changes)
+            result = writer.write(changes)
         except Exception:
-            sheet.replica.dirty.update(change.key for change in changes)
+            replica.dirty.update(change.key for change in changes)
             raise
-        sheet.replica.settle(result)
+        replica.settle(result)
         return result
 
     async def _run(self, fn, *args):

@@ -13,7 +13,7 @@ state that is not a JSON object closes its sender.
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from server.connection import Connection
 from server.protocol import AwarenessEntry, ProtocolError
@@ -112,7 +112,7 @@ def _user(claimed: Any, token_user: dict | None) -> dict[str, str] | None:
     return (user | (token_user or {})) or None
 
 
-def _short_text(value: Any) -> bool:
+def _short_text(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= MAX_TEXT
 
 

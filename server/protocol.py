@@ -73,7 +73,7 @@ class Reader:
             raise ProtocolError("string is not UTF-8") from exc
 
 
-_SYNC_KINDS = {
+_SYNC_KINDS: dict[int, MessageKind] = {
     YSyncMessageType.SYNC_STEP1: MessageKind.SYNC_STEP1,
     YSyncMessageType.SYNC_STEP2: MessageKind.SYNC_STEP2,
     YSyncMessageType.SYNC_UPDATE: MessageKind.SYNC_UPDATE,

@@ -115,10 +115,10 @@ class Room:
     def apply(self, update: bytes, origin: Connection | None = None) -> None:
         """Applies an update; what is new in it reaches everyone but `origin`. A client's
         update is checked, and what it broke is put back before anyone else sees it."""
-        checked = origin is not None and self._guard is not None
+        guard = self._guard if origin is not None else None
         self._origin = origin
         try:
-            with self._guard.checking() if checked else nullcontext(), self.doc.transaction():
+            with guard.checking() if guard is not None else nullcontext(), self.doc.transaction():
                 self.doc.apply_update(update)
         except BaseException as exc:
             if not _client_fault(exc):
@@ -126,8 +126,8 @@ class Room:
             raise ProtocolError(f"invalid update: {str(exc)[:80]}") from exc
         finally:
             self._origin = None
-        if checked:
-            for violation in self._guard.repair(origin.user):
+        if guard is not None and origin is not None:
+            for violation in guard.repair(origin.user):
                 log.info("%s on %s: put back %s/%s: %s", origin.peer, self.name, violation.row,
                          violation.column, violation.reason)  # fmt: skip
 

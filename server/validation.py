@@ -115,12 +115,14 @@ class DocumentGuard:
         for event in events:
             if not isinstance(event, MapEvent):
                 continue
-            if event.path:
-                row = str(event.path[0])
-                for column, change in event.keys.items():
+            # pycrdt sets both through MapEvent.__slots__; its type declares neither
+            path, keys = event.path, event.keys  # type: ignore[attr-defined]
+            if path:
+                row = str(path[0])
+                for column, change in keys.items():
                     self._check_cell(row, column, change, new_row=False)
             else:
-                for row, change in event.keys.items():
+                for row, change in keys.items():
                     self._check_row(row, change)
 
     def _check_row(self, row: str, change: dict[str, Any]) -> None:
@@ -133,7 +135,9 @@ class DocumentGuard:
             restore = (self.written_row(row) if replaced else None) or MISSING
             self._found.append(Violation(row, "", "a row must be a map of cells", value, restore))
             return
-        for column, cell in value.to_py().items():
+        cells = value.to_py()
+        assert cells is not None, "a map an event carries is in the document"
+        for column, cell in cells.items():
             change = {"action": "add", "newValue": cell}
             self._check_cell(row, column, change, new_row=True)
 

@@ -55,7 +55,8 @@ class CellsyncWebSocketProtocol(WebSocketsSansIOProtocol):
         def fail_too_large_with_4413(code: int, reason: str = "") -> None:
             fail(CLOSE_TOO_LARGE if code == CloseCode.MESSAGE_TOO_BIG else code, reason)
 
-        self.conn.fail = fail_too_large_with_4413
+        # uvicorn makes the ServerProtocol itself: only its instance can be given another fail
+        self.conn.fail = fail_too_large_with_4413  # type: ignore[method-assign]
 
     def data_received(self, data: bytes) -> None:
         """Answers a handshake websockets refused (a request line over 8 kB, say), which
