@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pycrdt import Array, Doc, Map, Transaction
 
-from persistence.schema import Column, TableSchema
+if TYPE_CHECKING:  # the Python client reads documents without SQLAlchemy installed
+    from persistence.schema import Column, TableSchema
 
 SCHEMA_VERSION = 1
 META = "meta"

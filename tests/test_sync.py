@@ -1,10 +1,13 @@
 """Live sync against a real server process: Node (yjs + y-websocket) and Python clients."""
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
 from nodeclient import NodeClient
+from serverprocess import ROOT
 from waiting import eventually
 
 from client.sheet import SheetClosed, open_sheet
@@ -151,3 +154,10 @@ async def row_is(node: NodeClient, key: str, **values) -> bool:
 
 async def row_absent(node: NodeClient, key: str) -> bool:
     return key not in {row["key"] for row in await node.rows()}
+
+
+def test_the_python_client_imports_without_sqlalchemy():
+    """A program that only edits sheets needs pycrdt and websockets, not the database layer."""
+    code = "import sys; sys.modules['sqlalchemy'] = None; import client.sheet"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
