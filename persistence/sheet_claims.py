@@ -132,29 +132,43 @@ class PostgresClaims:
 
 
 class FileClaims:
+    """Counted per sheet: a room loading while its predecessor still unloads claims the sheet
+    again in this process, where a second flock on the file would refuse it as another's."""
+
     def __init__(self, database: Path) -> None:
         self.database = database
-        self._files: dict[str, int] = {}
+        self._files: dict[str, tuple[int, int]] = {}  # sheet -> (locked file, claims)
+        self._lock = threading.Lock()
 
     def claim(self, sheet: str) -> None:
         """Raises SheetTaken if another process holds the sheet."""
-        fd = os.open(self._path(sheet), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise SheetTaken(sheet, holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, HOLDER.encode(), 0)
-        self._files[sheet] = fd
+        with self._lock:
+            if sheet in self._files:
+                fd, claims = self._files[sheet]
+                self._files[sheet] = (fd, claims + 1)
+                return
+            fd = os.open(self._path(sheet), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise SheetTaken(sheet, holder) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, HOLDER.encode(), 0)
+            self._files[sheet] = (fd, 1)
 
     def refresh(self) -> None:
         """A file lock lasts as long as its process."""
 
     def release(self, sheet: str) -> None:
-        fd = self._files.pop(sheet, None)
-        if fd is not None:
+        with self._lock:
+            if sheet not in self._files:
+                return
+            fd, claims = self._files.pop(sheet)
+            if claims > 1:
+                self._files[sheet] = (fd, claims - 1)
+                return
             os.ftruncate(fd, 0)
             os.close(fd)
 
