@@ -6,18 +6,20 @@
         key = sheet.add_row({"customer": "Ada"})
 
 Edits apply to the local document at once and reach the server in the background; leaving the
-`async with` block sends what is queued before it closes.
+`async with` block sends what is queued before it closes. To change `sheet.doc` in your own
+way, do it inside `with sheet.edit() as doc:`, one transaction.
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import websockets
 from pycrdt import (
     Array,
+    Doc,
     Map,
     TransactionEvent,
     YMessageType,
@@ -28,6 +30,7 @@ from pycrdt import (
 )
 
 from persistence.document import REFUSALS, iter_rows, new_doc, new_row_key, read_meta
+from persistence.origins import REMOTE, Remote
 
 
 class SheetClosed(ConnectionError):
@@ -47,7 +50,7 @@ class Sheet:
         self._websocket = websocket
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._synced = asyncio.Event()
-        self._applying_remote = False
+        self._made: list[bytes] = []  # updates of transactions not yet sent (or dropped)
         self._tasks: list[asyncio.Task[None]] = []
         self._waiters: set[asyncio.Event] = set()
         self.doc.observe(self._on_transaction)
@@ -68,6 +71,7 @@ class Sheet:
 
     async def _stop(self) -> None:
         """Sends what is queued, then closes."""
+        self._send_made()
         if self._websocket.close_code is None:
             await self._outbox.join()
         await self._websocket.close()
@@ -75,10 +79,28 @@ class Sheet:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    @contextmanager
+    def edit(self, origin: object = None) -> Iterator[Doc]:
+        """One transaction on the sheet's document; its update goes to the server unless it
+        came from there (origin `REMOTE`)."""
+        self._send_made()  # anything changed outside `edit` is this program's own
+        try:
+            with self.doc.transaction(origin=origin):
+                yield self.doc
+        finally:
+            made, self._made = self._made, []
+            if not isinstance(origin, Remote):
+                for update in made:
+                    self._outbox.put_nowait(create_update_message(update))
+
+    def _send_made(self) -> None:
+        made, self._made = self._made, []
+        for update in made:
+            self._outbox.put_nowait(create_update_message(update))
+
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._wake_waiters()
-        if not self._applying_remote:
-            self._outbox.put_nowait(create_update_message(event.update))
+        self._made.append(event.update)
 
     async def _send(self) -> None:
         while True:
@@ -97,11 +119,8 @@ class Sheet:
         async for message in self._websocket:
             if isinstance(message, str) or message[0] != YMessageType.SYNC:
                 continue  # awareness is not shown by the Python client
-            self._applying_remote = True
-            try:
+            with self.edit(REMOTE):
                 reply = handle_sync_message(message[1:], self.doc)
-            finally:
-                self._applying_remote = False
             if reply is not None:
                 self._outbox.put_nowait(reply)
             if message[1] == YSyncMessageType.SYNC_STEP2:
@@ -135,7 +154,7 @@ class Sheet:
         """Sets several cells of one row in one transaction."""
         self._check_open()
         row = self._rows[key]
-        with self.doc.transaction():
+        with self.edit():
             for column, value in values.items():
                 row[column] = value
 
@@ -143,14 +162,14 @@ class Sheet:
         """Appends a row under a fresh random key and returns the key."""
         self._check_open()
         key = new_row_key()
-        with self.doc.transaction():
+        with self.edit():
             self._rows[key] = Map(dict(values))
             self._order.append(key)
         return key
 
     def delete_row(self, key: str) -> None:
         self._check_open()
-        with self.doc.transaction():
+        with self.edit():
             del self._rows[key]
             for index in reversed([i for i, k in enumerate(self._order) if k == key]):
                 del self._order[index]

@@ -42,7 +42,7 @@ async def snapshot(workspace: Workspace, name: str, label: str | None) -> Snapsh
     Through a running server, the server writes it from its live document and tells every
     client the new keys; without one, the snapshot writes it and puts the keys in the log."""
     schema = workspace.schema(name)
-    async with workspace.document(name) as opened:
+    async with workspace.document(name, "snapshot") as opened:
         doc = opened.doc
         if opened.live:
             result = await workspace.flush(name)
@@ -51,7 +51,8 @@ async def snapshot(workspace: Workspace, name: str, label: str | None) -> Snapsh
                 write_document, workspace.engine, name, schema, doc.get_update()
             )
             if flush.write_back is not None:
-                doc.apply_update(flush.write_back)
+                with opened.edit():
+                    doc.apply_update(flush.write_back)
             result = flush.result
         version = await _record(workspace, name, doc, label)
     return Snapshotted(name, version, result, opened.live)
@@ -68,12 +69,13 @@ async def restore(workspace: Workspace, name: str, version: int) -> Restored:
         )
     target = new_doc()
     target.apply_update(data)
-    async with workspace.document(name) as opened:
+    async with workspace.document(name, "restore") as opened:
         edits = row_edits.matching(opened.doc, iter_rows(target), schema)
         undo = None
         if edits:
             undo = await _record(workspace, name, opened.doc, f"before restoring {version}")
-            row_edits.apply(opened.doc, edits)
+            with opened.edit() as doc:
+                row_edits.apply(doc, edits)
     return Restored(edits, undo, opened.live)
 
 
@@ -83,8 +85,9 @@ async def import_csv(workspace: Workspace, name: str, lines: Iterable[str]) -> I
     rows = read_rows(lines, schema)
     if schema.autoincrement:  # the database gives the keys, with a server or without
         rows = [{column: v for column, v in row.items() if column != schema.pk} for row in rows]
-    async with workspace.document(name) as opened:
-        row_edits.apply(opened.doc, row_edits.appending(rows))
+    async with workspace.document(name, "import") as opened:
+        with opened.edit() as doc:
+            row_edits.apply(doc, row_edits.appending(rows))
     return Imported(len(rows), opened.live, schema.autoincrement)
 
 

@@ -10,8 +10,8 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -21,6 +21,7 @@ from pycrdt import Doc
 from client.sheet import Sheet, SheetClosed, open_sheet
 from persistence.database import check_connection, create_engine
 from persistence.document import new_doc, read_meta
+from persistence.origins import Command
 from persistence.schema import TableSchema, reflect_table
 from persistence.settings import Settings
 from persistence.sheet_store import SheetStore
@@ -38,8 +39,15 @@ class CommandError(Exception):
 
 @dataclass
 class OpenDocument:
-    doc: Doc
+    doc: Doc  # to read; change it inside `edit()`
     live: bool  # True: edits reach the running server (and every open tab) on leaving
+    edit: Callable[[], AbstractContextManager[Doc]]  # one transaction of the command's
+
+
+@contextmanager
+def _transaction(doc: Doc, origin: Command) -> Iterator[Doc]:
+    with doc.transaction(origin=origin):
+        yield doc
 
 
 class Workspace:
@@ -92,22 +100,23 @@ class Workspace:
         return reflect_table(self.engine, self.table(name))
 
     @asynccontextmanager
-    async def document(self, name: str) -> AsyncIterator[OpenDocument]:
+    async def document(self, name: str, command: str) -> AsyncIterator[OpenDocument]:
         """The sheet's current document. Through the server, edits stream out as they are made;
         into the log, they are appended on leaving the block, and not at all if it raises.
         Commands make their edits in one transaction, so either way they arrive whole."""
         table = self.table(name)
         async with AsyncExitStack() as stack:
             sheet = await self._connect(stack, name)
+            origin = Command(command)
             if sheet is not None:
-                yield OpenDocument(sheet.doc, live=True)
+                yield OpenDocument(sheet.doc, live=True, edit=lambda: sheet.edit(origin))
                 return
         opened = await asyncio.to_thread(self.store.open, name, table)
         doc = new_doc()
         doc.apply_update(opened.update)
         edits: list[bytes] = []  # not a state-vector diff: that misses pure deletions
         subscription = doc.observe(lambda event: edits.append(event.update))
-        yield OpenDocument(doc, live=False)
+        yield OpenDocument(doc, live=False, edit=lambda: _transaction(doc, origin))
         doc.unobserve(subscription)
         if edits:
             await asyncio.to_thread(self.update_log.append, {name: merge(edits)})

@@ -8,17 +8,15 @@ which rows changed since the last flush.
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from pycrdt import Map, MapEvent
+from pycrdt import Map, MapEvent, ReadTransaction, TransactionEvent
 
 from persistence import shadow
 from persistence.document import ROWS, new_doc, same
 from persistence.flush_outcome import put_outcome
+from persistence.origins import FROM_TABLE, table_must_follow
 from persistence.table_writer import FlushResult, RowState
 
 
@@ -31,17 +29,13 @@ class SheetReplica:
         self.dirty: set[str] = set()
         # new rows the database refused: key -> (their cells' fingerprint, monotonic time since)
         self._refused_inserts: dict[str, tuple[str, float]] = {}
-        self._quiet = False  # applying the server's own edits: nothing to write
         self.rows.observe_deep(self._on_change)
 
-    def apply(self, update: bytes, by_client: bool = True) -> None:
-        """Takes in an update; the rows a client changed become dirty. The server's own edits
-        (a flush's outcome, the table's changes, put-backs) hold what the table holds."""
-        self._quiet = not by_client
-        try:
+    def apply(self, update: bytes, origin: object) -> None:
+        """Takes in an update; the rows it changed become dirty if the table must follow its
+        origin (a client's edit, not the server's own, which holds what the table holds)."""
+        with self.doc.transaction(origin=origin):
             self.doc.apply_update(update)
-        finally:
-            self._quiet = False
 
     def reconcile(self, engine: sa.Engine, sheet: str) -> None:
         """Marks every row where the document and the last written state disagree: after a
@@ -95,30 +89,25 @@ class SheetReplica:
         """Settles the flush and puts its outcome into this document (where no room holds the
         sheet); returns the update, if any."""
         self.settle(result)
-        with self._server_edit() as edit:
-            put_outcome(self.doc, result, self.pk)
-        return edit.update
+        made: list[bytes] = []  # from the transaction: a deletion alone keeps the state vector
 
-    @contextmanager
-    def _server_edit(self) -> Iterator["_Edit"]:
-        """One transaction of the worker's own, not marked dirty; `.update` holds it after
-        (taken from the transaction: a deletion alone leaves the state vector as it was)."""
-        edit = _Edit()
-        subscription = self.doc.observe(lambda event: setattr(edit, "update", event.update))
-        self._quiet = True
+        def keep(event: TransactionEvent) -> None:
+            made.append(event.update)
+
+        subscription = self.doc.observe(keep)
         try:
-            with self.doc.transaction():
-                yield edit
+            with self.doc.transaction(origin=FROM_TABLE):
+                put_outcome(self.doc, result, self.pk)
         finally:
-            self._quiet = False
             self.doc.unobserve(subscription)
+        return made[0] if made else None
 
     def _cells(self, key: str) -> dict[str, Any] | None:
         row = self.rows.get(key)
         return row.to_py() if isinstance(row, Map) else None
 
-    def _on_change(self, events: list) -> None:
-        if self._quiet:
+    def _on_change(self, events: list, txn: ReadTransaction) -> None:
+        if not table_must_follow(txn.origin):
             return
         for event in events:
             if event.path:
@@ -126,11 +115,6 @@ class SheetReplica:
             elif isinstance(event, MapEvent):
                 # pycrdt sets `keys` through MapEvent.__slots__; its type does not declare it
                 self.dirty.update(event.keys)  # type: ignore[attr-defined]
-
-
-@dataclass
-class _Edit:
-    update: bytes | None = None
 
 
 def _fingerprint(cells: dict[str, Any]) -> str:

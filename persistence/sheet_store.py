@@ -72,11 +72,10 @@ class SheetStore:
         log.info("sheet %s: on load, %s", sheet, repair.summary())
         return OpenedSheet(doc.get_update(), logged.rows + 1, schema)
 
-    def written_row(self, sheet: str, key: str) -> dict | None:
-        """A row as the worker last wrote it to (or read it from) the table."""
+    def recorded_rows(self, sheet: str, keys: set[str]) -> dict[str, dict]:
+        """Rows as the table last held them (written to it or read from it), by row key."""
         with self.engine.connect() as conn:
-            row = shadow.read(conn, sheet, [key]).get(key)
-        return row.cells if row is not None else None
+            return {key: row.cells for key, row in shadow.read(conn, sheet, list(keys)).items()}
 
     def peek(self, sheet: str, table: str) -> bytes:
         """The document `open` would return, writing nothing: readers (the HTTP API, export)

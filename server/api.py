@@ -92,7 +92,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         return Response(to_csv(columns, rows, raw), media_type="text/csv; charset=utf-8")
 
     async def status(request: Request, name: str) -> Response:
-        lag = rooms.worker.lag(name)
+        lag = rooms.table_sync.lag(name)
         written, refused, flushed_at = metrics.flush_totals(name)
         last_flush = None if flushed_at is None else datetime.fromtimestamp(flushed_at, UTC)
         return JSONResponse(
@@ -117,7 +117,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         writing the table from its own copy, which may be older than what the server wrote."""
         if not grant(request, name).can_write:
             return JSONResponse({"error": "the token may only read this sheet"}, status_code=403)
-        result = await rooms.flush(name)
+        result = await rooms.write_now(name)
         refusals = [
             {"key": r.key, "columns": list(r.columns), "reason": r.reason} for r in result.refusals
         ]

@@ -22,12 +22,13 @@ from server.auth import policy_for
 from server.database_health import DatabaseHealth, wait_for_database
 from server.fanout import SingleProcess
 from server.log_writer import LogWriter
+from server.loop_lag import LoopLag
 from server.metrics import Metrics
 from server.pages import page_routes
-from server.persistence_worker import PersistenceWorker
 from server.rooms import Rooms
 from server.security_headers import SecurityHeaders
 from server.sheet_socket import SheetSocket
+from server.table_sync import TableSync
 from server.table_watcher import TableWatcher
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,15 @@ def create_app(settings: Settings) -> Starlette:
     wait_for_database(engine)
     update_log = UpdateLog(engine)
     health = DatabaseHealth()
-    writer = LogWriter(
+    log_writer = LogWriter(
         update_log, settings.log_interval, settings.compact_after, health, settings.max_held_bytes
     )
-    worker = PersistenceWorker(engine, settings.flush_debounce, settings.flush_max_delay, health)
+    table_sync = TableSync(engine, settings.flush_debounce, settings.flush_max_delay, health)
     rooms = Rooms(
         settings.sheets,
         SheetStore(engine, update_log),
-        writer,
-        worker,
+        log_writer,
+        table_sync,
         SingleProcess(),
         health,
         sheet_claims(engine),
@@ -61,13 +62,14 @@ def create_app(settings: Settings) -> Starlette:
     for name, error in rooms.errors.items():
         log.error("sheet %s is not served: %s", name, error)
     metrics = Metrics(rooms)
+    loop_lag = LoopLag(metrics.registry)
     sheet_socket = SheetSocket(rooms, policy, settings)
 
     watcher = TableWatcher(
         engine,
         settings.sheets,
         rooms,
-        worker,
+        table_sync,
         settings.watch_poll_seconds,
         settings.table_poll_seconds,
     )
@@ -78,11 +80,13 @@ def create_app(settings: Settings) -> Starlette:
             log.warning("no CELLSYNC_SECRET: running open, anyone on this machine may edit")
         watching = asyncio.create_task(watcher.run())
         claiming = asyncio.create_task(rooms.keep_claims())
+        measuring = asyncio.create_task(loop_lag.run())
         yield
         watching.cancel()
         claiming.cancel()
+        measuring.cancel()
         await rooms.close()
-        worker.close()
+        table_sync.close()
         engine.dispose()
         log.info("all pending updates written; bye")
 

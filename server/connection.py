@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from persistence.origins import Client
 from server.websocket_transport import FRAME_WRITER, FrameWriter
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Connection:
         self._checked_at = time.monotonic()
         self._told_read_only = False
         self.peer = peer_address(websocket)
+        self.origin = Client(self.peer, user)  # its edits' origin in the sheet's document
 
     def count_message(self) -> None:
         """Counts one incoming message; raises LimitExceeded past the sustained rate."""

@@ -4,7 +4,7 @@ A SQL commit per update costs milliseconds; a room takes hundreds of updates a s
 writer gathers updates for `interval` seconds, merges each sheet's batch into one update and
 appends them all in one transaction, in a worker thread so the event loop keeps serving. A
 failed write keeps its batch in memory and is retried with backoff; past `max_held_bytes` held,
-the writer is `full` and the server takes no more edits until the database is back. `flush`
+the writer is `full` and the server takes no more edits until the database is back. `write_now`
 returns only once a sheet is durable.
 """
 
@@ -72,7 +72,7 @@ class LogWriter:
     def pending(self, sheet: str) -> bool:
         return bool(self._pending.get(sheet))
 
-    async def flush(self, sheet: str | None = None) -> None:
+    async def write_now(self, sheet: str | None = None) -> None:
         """Writes what is pending (for one sheet, or all); raises if the database refuses."""
         await self._write()  # also waits for a write already under way
         while self._pending if sheet is None else self._pending.get(sheet):

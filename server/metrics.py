@@ -2,9 +2,9 @@
 tests, never collide).
 
 Rooms count their traffic in plain integers (no work per frame sent beyond an addition), and
-flushes are counted from the worker's `on_flush`. Traffic and everything that is state rather
+table writes are counted from `TableSync.on_write`. Traffic and everything that is state rather
 than a count (connections, rooms, log rows, table lag, database errors) is read from the rooms,
-the worker and the database health when Prometheus scrapes, so no hook can miss it.
+`TableSync` and the database health when Prometheus scrapes, so no hook can miss it.
 """
 
 import time
@@ -43,7 +43,7 @@ class Metrics:
             self.rows_written.labels(sheet)
             self.refused.labels(sheet)
         self.registry.register(_LiveState(rooms))
-        rooms.worker.on_flush.append(self._flushed)
+        rooms.table_sync.on_write.append(self._written)
 
     def flush_totals(self, sheet: str) -> tuple[int, int, float | None]:
         """Rows written, refused writes, and the time of the last flush (None if none yet)."""
@@ -55,7 +55,7 @@ class Metrics:
             sample("cellsync_last_flush_timestamp_seconds", labels),
         )
 
-    def _flushed(self, sheet: str, result: FlushResult, seconds: float) -> None:
+    def _written(self, sheet: str, result: FlushResult, seconds: float) -> None:
         self.flush_seconds.labels(sheet).observe(seconds)
         self.rows_written.labels(sheet).inc(result.rows_written)
         self.refused.labels(sheet).inc(len(result.refusals))
@@ -63,7 +63,7 @@ class Metrics:
 
 
 class _LiveState:
-    """Gauges read from the rooms and the worker at scrape time."""
+    """Gauges read from the rooms and `TableSync` at scrape time."""
 
     def __init__(self, rooms: Rooms) -> None:
         self.rooms = rooms
@@ -84,7 +84,7 @@ class _LiveState:
         log_rows = GaugeMetricFamily(
             "cellsync_log_rows", "Update log rows per sheet (until compacted)", labels=["sheet"]
         )
-        for sheet, rows in self.rooms.writer.log_rows().items():
+        for sheet, rows in self.rooms.log_writer.log_rows().items():
             log_rows.add_metric([sheet], rows)
         yield log_rows
         lag = GaugeMetricFamily(
@@ -101,7 +101,7 @@ class _LiveState:
             labels=["sheet"],
         )
         for room in loaded:
-            state = self.rooms.worker.lag(room.name)
+            state = self.rooms.table_sync.lag(room.name)
             if state is not None:
                 lag.add_metric([room.name], state.lag_seconds)
                 pending.add_metric([room.name], state.pending_rows)

@@ -11,17 +11,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from persistence.document import new_doc
 from persistence.schema import MissingTableError, UnsupportedTableError
 from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.sheet_store import SheetStore
 from persistence.table_writer import FlushResult
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
+from server.document_guard import RecordedRows
 from server.fanout import Fanout
 from server.log_writer import LogWriter
-from server.persistence_worker import PersistenceWorker
 from server.room import Room, Traffic
-from server.validation import DocumentGuard
+from server.sheet_document import Hooks, SheetDocument
+from server.table_sync import TableSync
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ class Rooms:
         self,
         sheets: Mapping[str, str],
         store: SheetStore,
-        writer: LogWriter,
-        worker: PersistenceWorker,
+        log_writer: LogWriter,
+        table_sync: TableSync,
         fanout: Fanout,
         health: DatabaseHealth,
         claims: PostgresClaims | FileClaims | NoClaims,
@@ -58,8 +58,8 @@ class Rooms:
     ) -> None:
         self.sheets = sheets
         self.store = store
-        self.writer = writer
-        self.worker = worker
+        self.log_writer = log_writer
+        self.table_sync = table_sync
         self.fanout = fanout
         self.health = health
         self.claims = claims
@@ -108,7 +108,7 @@ class Rooms:
         log or the table, writing nothing."""
         room = self.live(name)
         if room is not None:
-            return room.doc.get_update()
+            return room.document.doc.get_update()
         try:
             return await asyncio.to_thread(self.store.peek, name, self.sheets[name])
         except UnsupportedTableError:
@@ -116,15 +116,15 @@ class Rooms:
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
 
-    async def flush(self, name: str) -> FlushResult:
-        """Writes the live sheet's table and log now, from the room's document."""
+    async def write_now(self, name: str) -> FlushResult:
+        """Writes the live sheet's table and log now, from its document."""
         if self.live(name) is None:
             raise SheetUnavailable(name, "it is not open on this server")
-        result = await self.worker.flush(name)
+        result = await self.table_sync.write_now(name)
         if result is None:
             raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
         try:
-            await self.writer.flush(name)  # the outcome (new keys) is durable too
+            await self.log_writer.write_now(name)  # the outcome (new keys) is durable too
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
         return result
@@ -167,22 +167,22 @@ class Rooms:
         self._idle_timers.clear()
         await asyncio.gather(*self._unloading.values(), return_exceptions=True)
         for room in self.loaded():
-            await self.worker.flush(room.name)
-        await self._flush_log(patience)
+            await self.table_sync.write_now(room.name)
+        await self._write_log(patience)
         for room in self.loaded():
-            self.worker.detach(room.name)
+            self.table_sync.detach(room.name)
             room.close()
             self.claims.release(room.name)
         self._rooms.clear()
 
-    async def _flush_log(self, patience: float) -> None:
+    async def _write_log(self, patience: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + patience
         backoff = Backoff(limit=2.0)
         warned = False
         while True:
             try:
-                await self.writer.flush()
+                await self.log_writer.write_now()
                 return
             except Exception as exc:
                 if loop.time() > deadline:
@@ -205,19 +205,22 @@ class Rooms:
 
     async def _open(self, name: str) -> Room:
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
-        doc = new_doc()
-        doc.apply_update(loaded.update)
-        self.writer.track(name, loaded.log_rows)
-        guard = DocumentGuard(doc, loaded.schema, lambda key: self.store.written_row(name, key))
-        room = Room(name, doc, self._on_update, self.merge_window, guard, self.traffic[name])
-        self.worker.attach(room, loaded.update, loaded.schema)
+
+        async def read_record(keys: set[str]) -> RecordedRows:
+            return await asyncio.to_thread(self.store.recorded_rows, name, keys)
+
+        document = SheetDocument(name, loaded.update, loaded.schema, read_record)
+        room = Room(document, self.merge_window, self.traffic[name])
+        document.hooks = Hooks(
+            broadcast=room.broadcast,
+            log=lambda update, _origin: self.log_writer.add(name, update),
+            table=lambda update, origin: self.table_sync.follow(name, update, origin),
+            processes=lambda update, origin: self.fanout.publish(name, update, origin),
+        )
+        self.log_writer.track(name, loaded.log_rows)
+        self.table_sync.attach(document)
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
-
-    def _on_update(self, sheet: str, update: bytes, by_client: bool) -> None:
-        self.writer.add(sheet, update)
-        self.worker.feed(sheet, update, by_client)
-        self.fanout.publish(sheet, update)
 
     def _unload_soon(self, room: Room) -> None:
         self._idle_timers.pop(room.name, None)
@@ -231,9 +234,9 @@ class Rooms:
         written, the room stays loaded, with its table writer, and tries again when idle."""
         try:
             while True:
-                await self.worker.flush(room.name)  # its outcome goes into the log too
-                await self.writer.flush(room.name)
-                if not self.writer.pending(room.name):
+                await self.table_sync.write_now(room.name)  # its outcome goes into the log too
+                await self.log_writer.write_now(room.name)
+                if not self.log_writer.pending(room.name):
                     break
         except Exception as exc:
             log.warning(
@@ -246,7 +249,7 @@ class Rooms:
             return
         finally:
             del self._unloading[room.name]
-        self.worker.detach(room.name)
+        self.table_sync.detach(room.name)
         room.close()
         await asyncio.to_thread(self.claims.release, room.name)
         log.info("sheet %s unloaded", room.name)

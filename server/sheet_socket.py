@@ -10,7 +10,7 @@ is closed.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket
 
@@ -38,7 +38,7 @@ CLOSE_SERVER_ERROR = 1011
 CLOSE_TRY_AGAIN = 1013
 HELD_TOO_MUCH = "the database is unreachable and this server holds too many unwritten edits"
 
-Handler = Callable[[Connection, bytes], None]  # a room's receive
+Handler = Callable[[Connection, bytes], Awaitable[None]]  # a room's receive
 
 
 class SheetSocket:
@@ -83,7 +83,7 @@ class SheetSocket:
         grant = self.policy.admit(name, token, websocket.headers.get("origin"))
         if self.connected > self.settings.max_connections:
             raise Refused(CLOSE_TOO_MANY, "the server has too many connections")
-        if self.rooms.writer.full:
+        if self.rooms.log_writer.full:
             raise Refused(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
         try:
             connection = self._connection(websocket, grant)
@@ -131,9 +131,9 @@ class SheetSocket:
                     data = message.get("bytes")
                     if data is None:
                         raise ProtocolError("text frames are not part of the protocol")
-                    if self.rooms.writer.full:
+                    if self.rooms.log_writer.full:
                         raise LimitExceeded(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
-                    handle(connection, data)
+                    await handle(connection, data)
         except TimeoutError:
             log.info("closing %s: its token expired", connection.peer)
             await websocket.close(CLOSE_UNAUTHORIZED, "token expired")

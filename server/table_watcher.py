@@ -2,7 +2,7 @@
 
 On PostgreSQL it LISTENs for the notifications of `cellsync watch` triggers; on SQLite it polls
 the triggers' change table by id, which is cheap. Tables without triggers are compared whole
-every `table_poll_seconds` while their sheet is open. The worker does the comparing. While the
+every `table_poll_seconds` while their sheet is open. `TableSync` does the comparing. While the
 database is unreachable it retries with backoff, and says so once.
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from persistence.database import psycopg_params
 from persistence.table_watch import CHANNEL, changed_since
 from server.database_health import Backoff
-from server.persistence_worker import PersistenceWorker
 from server.rooms import Rooms
+from server.table_sync import TableSync
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,13 @@ class TableWatcher:
         engine: sa.Engine,
         sheets: Mapping[str, str],
         rooms: Rooms,
-        worker: PersistenceWorker,
+        table_sync: TableSync,
         poll_seconds: float,
         table_poll_seconds: float,
     ) -> None:
         self.engine = engine
         self.rooms = rooms
-        self.worker = worker
+        self.table_sync = table_sync
         self.poll_seconds = poll_seconds
         self.table_poll_seconds = table_poll_seconds
         self.backoff = Backoff()
@@ -53,7 +53,7 @@ class TableWatcher:
     def _changed(self, table: str, pks: Iterable[str]) -> None:
         pks = list(pks)
         for sheet in self.sheets_of.get(table, ()):
-            self.worker.external(sheet, pks)
+            self.table_sync.read_changes(sheet, pks)
 
     async def _listen(self) -> None:
         params = psycopg_params(self.engine)
@@ -106,7 +106,7 @@ class TableWatcher:
             self._compare_loaded(unwatched_only=True)
 
     def _compare_loaded(self, unwatched_only: bool = False) -> None:
-        """Has the worker compare whole tables of the open sheets with what it last wrote."""
+        """Has `TableSync` compare whole tables of the open sheets with what it last wrote."""
         for room in self.rooms.loaded():
-            if not unwatched_only or self.worker.watched(room.name) is False:
-                self.worker.external(room.name, None)
+            if not unwatched_only or self.table_sync.watched(room.name) is False:
+                self.table_sync.read_changes(room.name, None)

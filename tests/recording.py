@@ -1,5 +1,7 @@
 """A stand-in for a client's socket, for tests that drive a `Room` directly."""
 
+from persistence.origins import Client
+
 
 class RecordingConnection:
     """Keeps every frame the room writes to it; never limited, always allowed to write."""
@@ -9,6 +11,7 @@ class RecordingConnection:
 
     def __init__(self, name: str) -> None:
         self.peer = name
+        self.origin = Client(name)
         self.frames: list[bytes] = []
 
     def count_message(self) -> None:

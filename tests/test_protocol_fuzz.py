@@ -21,7 +21,7 @@ from persistence.schema import Column, TableSchema
 from server.connection import LimitExceeded
 from server.protocol import MessageKind, ProtocolError, parse_awareness, parse_message
 from server.room import Room
-from server.validation import DocumentGuard
+from server.sheet_document import Hooks, SheetDocument
 
 FUZZ = settings(
     max_examples=150,
@@ -57,11 +57,14 @@ def seeded_update() -> bytes:
 SEED = seeded_update()
 
 
+async def no_record(keys: set[str]) -> dict:
+    return {}
+
+
 def new_room() -> Room:
-    doc = Doc()
-    doc.apply_update(SEED)
-    guard = DocumentGuard(doc, SCHEMA, lambda key: None)
-    return Room("items", doc, lambda *_: None, merge_window=0.0, guard=guard)
+    room = Room(SheetDocument("items", SEED, SCHEMA, no_record), merge_window=0.0)
+    room.document.hooks = Hooks(broadcast=room.broadcast)
+    return room
 
 
 async def feed(frames: list[bytes]) -> None:
@@ -72,7 +75,7 @@ async def feed(frames: list[bytes]) -> None:
     watcher.frames.clear()
     for frame in frames:
         try:
-            room.receive(sender, frame)
+            await room.receive(sender, frame)
         except (ProtocolError, LimitExceeded) as exc:
             # the socket layer closes this one connection, with 4400 or 4429
             event("refused: " + DIGITS.sub("N", str(exc))[:40])
@@ -82,19 +85,19 @@ async def feed(frames: list[bytes]) -> None:
     await asyncio.sleep(0)
 
     fresh = Doc()
-    fresh.apply_update(room.doc.get_update())
+    fresh.apply_update(room.document.doc.get_update())
     for frame in watcher.frames:
         check_sent(frame)
 
     # and the room still takes a legitimate edit from a client that synced just now
     honest = Doc()  # a client id of its own: mutated frames may claim any small one
-    honest.apply_update(room.doc.get_update())
+    honest.apply_update(room.document.doc.get_update())
     before = honest.get_state()
     honest.get(ROWS, type=Map)["honest"] = Map({"name": "still editable"})
-    room.receive(
+    await room.receive(
         sender, bytes([0, YSyncMessageType.SYNC_UPDATE]) + var_bytes(honest.get_update(before))
     )
-    assert room.doc.get(ROWS, type=Map)["honest"]["name"] == "still editable"
+    assert room.document.doc.get(ROWS, type=Map)["honest"]["name"] == "still editable"
     room.close()
 
 
@@ -284,7 +287,7 @@ async def test_an_update_that_makes_yrs_panic_is_a_protocol_error():
     room.join(sender)
     frame = bytes([0, YSyncMessageType.SYNC_UPDATE]) + var_bytes(panicking_update(1))
     try:
-        room.receive(sender, frame)
+        await room.receive(sender, frame)
     except ProtocolError:
         pass
     except BaseException as exc:
@@ -292,5 +295,5 @@ async def test_an_update_that_makes_yrs_panic_is_a_protocol_error():
         raise
     else:
         raise AssertionError("the update was accepted")
-    Doc().apply_update(room.doc.get_update())
+    Doc().apply_update(room.document.doc.get_update())
     room.close()

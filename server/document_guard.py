@@ -1,25 +1,30 @@
 """Keeps only values the table's columns accept in the live document.
 
-Right after the room applies a client's update, every cell it changed is checked against the
-column it belongs to (type, nullability, length, choices, read-only). What fails is put back in
-a server transaction of its own: the previous value, or nothing where there was none. Both
-updates leave in the same broadcast frame, so other clients never show the invalid value. The
+Every cell a client's transaction changes is checked against its column (type, nullability,
+length, choices, read-only); the guard knows a client's transaction by its origin. What fails
+is put back in a repair of its own: the previous value, or nothing where there was none. The
 sender learns which cell and why from the document's `refusals` map, which reaches offline tabs.
 `meta` and `refusals` are the server's: whatever a client changes in them is put back too.
+
+Two checks need the record of what the table holds (a replaced row's cells, a key the table
+gave): `Findings.lookups` names those rows, and the caller reads them off the event loop.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Map, MapEvent
+from pycrdt import Doc, Map, MapEvent, ReadTransaction
 
 from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, same
+from persistence.origins import Client
 from persistence.refusals import is_scalar, refuse
 from persistence.schema import TableSchema
 
 MISSING = object()  # a cell or row that did not exist before the client's edit
+RECORDED = object()  # put back the row as the record holds it (or remove it if it has none)
+
+RecordedRows = Mapping[str, Mapping[str, Any]]  # row key -> cells, as the table last held them
 
 
 @dataclass(frozen=True)
@@ -28,65 +33,64 @@ class Violation:
     column: str  # "" for the row itself
     reason: str
     value: Any  # what the client wrote
-    restore: Any  # what to put back, or MISSING to remove
+    restore: Any  # what to put back, MISSING to remove, RECORDED for the record's row
+    unless_recorded_key: bool = False  # fine if `value` is the key the record holds
+
+
+@dataclass
+class Findings:
+    """What one client transaction broke, before the record is consulted."""
+
+    violations: list[Violation] = field(default_factory=list)
+    meta_touched: bool = False
+    refusals_before: dict[str, Any] = field(default_factory=dict)  # entry -> what it held
+
+    @property
+    def lookups(self) -> set[str]:
+        """Rows whose record decides what to do."""
+        return {v.row for v in self.violations if v.restore is RECORDED or v.unless_recorded_key}
+
+    def __bool__(self) -> bool:
+        return bool(self.violations or self.meta_touched or self.refusals_before)
 
 
 class DocumentGuard:
-    def __init__(
-        self, doc: Doc, schema: TableSchema, written_row: Callable[[str], dict | None]
-    ) -> None:
+    def __init__(self, doc: Doc, schema: TableSchema) -> None:
         self.doc = doc
         self.schema = schema
-        self.written_row = written_row  # a row as the table last held it
         self.columns = {column.name: column for column in schema.columns}
         self._rows = doc.get(ROWS, type=Map)
         self._meta = doc.get(META, type=Map)
         self._refusals = doc.get(REFUSALS, type=Map)
-        self._checking = False
-        self._found: list[Violation] = []
-        self._meta_touched = False
-        self._refusals_before: dict[str, Any] = {}  # entries a client changed: what they held
+        self._found = Findings()
         self._subscriptions = [
             self._rows.observe_deep(self._on_rows),
             self._meta.observe_deep(self._on_meta),
             self._refusals.observe_deep(self._on_refusals),
         ]
 
-    @contextmanager
-    def checking(self) -> Iterator[None]:
-        """Checks what changes inside the block (a client's update)."""
-        self._checking = True
-        try:
-            yield
-        finally:
-            self._checking = False
-
-    def repair(self, user: dict[str, Any] | None) -> list[Violation]:
-        """Puts back what the last client update broke; returns what was wrong."""
-        found, self._found = self._found, []
-        republish, self._meta_touched = self._meta_touched, False
-        refusals_before, self._refusals_before = self._refusals_before, {}
-        if not found and not republish and not refusals_before:
-            return []
-        with self.doc.transaction():
-            for key, entry in refusals_before.items():
-                if entry is MISSING:
-                    self._refusals.pop(key, None)
-                else:
-                    self._refusals[key] = entry
-            for violation in found:
-                self._put_back(violation)
-                refuse(
-                    self._refusals,
-                    violation.row,
-                    violation.column,
-                    violation.reason,
-                    violation.value,
-                    user,
-                )
-            if republish:
-                publish_meta(self.doc, self.schema)
+    def take(self) -> Findings:
+        """What the client transactions since the last call broke."""
+        found, self._found = self._found, Findings()
         return found
+
+    def repair(self, found: Findings, record: RecordedRows, user: Any) -> list[Violation]:
+        """Puts back what `found` says was broken, inside the caller's repair transaction;
+        returns the violations that stand once the record is known."""
+        violations = [_settled(v, record, self.schema.pk) for v in found.violations]
+        standing = [v for v in violations if v is not None]
+        for key, entry in found.refusals_before.items():
+            if entry is MISSING:
+                self._refusals.pop(key, None)
+            else:
+                self._refusals[key] = entry
+        for violation in standing:
+            self._put_back(violation)
+            refuse(self._refusals, violation.row, violation.column, violation.reason,
+                   violation.value, user)  # fmt: skip
+        if found.meta_touched:
+            publish_meta(self.doc, self.schema)
+        return standing
 
     def close(self) -> None:
         for shared, subscription in zip(
@@ -94,23 +98,24 @@ class DocumentGuard:
         ):
             shared.unobserve(subscription)
 
-    def _on_meta(self, events: list) -> None:
-        if self._checking:
-            self._meta_touched = True
+    def _on_meta(self, events: list, txn: ReadTransaction) -> None:
+        if isinstance(txn.origin, Client):
+            self._found.meta_touched = True
 
-    def _on_refusals(self, events: list) -> None:
+    def _on_refusals(self, events: list, txn: ReadTransaction) -> None:
         """`refusals` is the server's: what a client changes there is put back."""
-        if not self._checking:
+        if not isinstance(txn.origin, Client):
             return
+        before = self._found.refusals_before
         for event in events:
             if event.path:  # inside an entry a client made a map: that entry goes
-                self._refusals_before.setdefault(str(event.path[0]), MISSING)
+                before.setdefault(str(event.path[0]), MISSING)
                 continue
             for key, change in event.keys.items():
-                self._refusals_before.setdefault(key, change.get("oldValue", MISSING))
+                before.setdefault(key, change.get("oldValue", MISSING))
 
-    def _on_rows(self, events: list) -> None:
-        if not self._checking:
+    def _on_rows(self, events: list, txn: ReadTransaction) -> None:
+        if not isinstance(txn.origin, Client):
             return
         for event in events:
             if not isinstance(event, MapEvent):
@@ -131,15 +136,15 @@ class DocumentGuard:
         value = change["newValue"]
         if not isinstance(value, Map):
             # A replaced row's content is gone from the document: the table still has it.
-            replaced = isinstance(change.get("oldValue"), Map)
-            restore = (self.written_row(row) if replaced else None) or MISSING
-            self._found.append(Violation(row, "", "a row must be a map of cells", value, restore))
+            restore = RECORDED if isinstance(change.get("oldValue"), Map) else MISSING
+            self._found.violations.append(
+                Violation(row, "", "a row must be a map of cells", value, restore)
+            )
             return
         cells = value.to_py()
         assert cells is not None, "a map an event carries is in the document"
         for column, cell in cells.items():
-            change = {"action": "add", "newValue": cell}
-            self._check_cell(row, column, change, new_row=True)
+            self._check_cell(row, column, {"action": "add", "newValue": cell}, new_row=True)
 
     def _check_cell(self, row: str, column: str, change: dict[str, Any], new_row: bool) -> None:
         value = change.get("newValue")
@@ -147,19 +152,14 @@ class DocumentGuard:
             return  # an empty cell of a new row: the table's default fills it in
         restore = change.get("oldValue", MISSING)
         first_key = new_row or restore is MISSING or restore is None
-        if column == self.schema.pk and self._written_key(row, value):
-            return
         reason = self._why_invalid(column, value, change["action"], first_key)
         if reason is not None:
-            self._found.append(Violation(row, column, reason, value, restore))
-
-    def _written_key(self, row: str, value: Any) -> bool:
-        """Whether `value` is the key the table gave this row: a client that kept the server's
-        write-back of it (which a crash kept from the update log) sends it again."""
-        if value is None:
-            return False
-        written = self.written_row(row)
-        return written is not None and same(value, written.get(self.schema.pk))
+            # a client that kept the server's write-back of a key (which a crash kept from the
+            # update log) sends it again: fine if the record holds that key
+            recorded_key = column == self.schema.pk and value is not None
+            self._found.violations.append(
+                Violation(row, column, reason, value, restore, unless_recorded_key=recorded_key)
+            )
 
     def _why_invalid(self, name: str, value: Any, action: str, first_key: bool) -> str | None:
         column = self.columns.get(name)
@@ -197,6 +197,17 @@ class DocumentGuard:
             row.pop(violation.column, None)
         else:
             row[violation.column] = violation.restore
+
+
+def _settled(violation: Violation, record: RecordedRows, pk: str) -> Violation | None:
+    """The violation once the record is known: gone, or with what to restore."""
+    recorded = record.get(violation.row)
+    if violation.unless_recorded_key and recorded and same(violation.value, recorded.get(pk)):
+        return None
+    if violation.restore is RECORDED:
+        restore = dict(recorded) if recorded is not None else MISSING
+        return Violation(violation.row, "", violation.reason, violation.value, restore)
+    return violation
 
 
 def _error(value: Any, column) -> str | None:

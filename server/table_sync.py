@@ -1,0 +1,302 @@
+"""Keeps each open sheet's table following its document, off the event loop.
+
+The `table` hook of each `SheetDocument` feeds its updates to a replica of the document on
+this module's single thread. A table write runs `debounce` seconds after the last client edit,
+and at most `max_delay` after the first one under a continuous stream; it writes the dirty rows
+in one transaction. Its outcome (new primary keys, refused cells, cells the table changed
+meanwhile) and the changes other programs make to the table are edits of the sheet's document
+with the origin `FROM_TABLE`, made after every edit it has received, so that they never undo
+a later one; a write and a read of the table's changes take turns.
+
+A failed write or read is retried with backoff, keeping what it had taken (dirty rows, changed
+keys) and the age of the oldest change, and is reported to `DatabaseHealth` once per outage.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+
+import sqlalchemy as sa
+
+from persistence import row_edits
+from persistence.external_changes import ExternalReader, as_edits
+from persistence.flush_outcome import put_outcome
+from persistence.origins import FROM_TABLE, Origin, table_must_follow
+from persistence.sheet_replica import SheetReplica
+from persistence.table_watch import is_watched
+from persistence.table_writer import FlushResult, TableWriter
+from persistence.update_log import merge
+from server.database_health import Backoff, DatabaseHealth, is_database_error
+from server.sheet_document import SheetDocument
+from server.write_schedule import WriteSchedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SheetLag:
+    """How far a sheet's table is behind its document."""
+
+    pending_rows: int
+    lag_seconds: float
+    stuck_rows: int = 0  # new rows the database refused, waiting for a fix
+    last_error: str | None = None  # the database's reason for the last refusal
+
+
+@dataclass
+class _Reads:
+    """The table's rows other programs changed, waiting to be read into the document."""
+
+    keys: set[str] = field(default_factory=set)  # changed rows' primary keys
+    whole_table: bool = False  # compare the whole table
+    running: asyncio.Task[None] | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+@dataclass
+class _Sheet:
+    document: SheetDocument
+    schedule: WriteSchedule
+    reads: _Reads = field(default_factory=_Reads)
+    writing: asyncio.Task[FlushResult | None] | None = None
+    in_flight: tuple[float, int] | None = None  # the write under way: its oldest change, rows
+    last_refusal: str | None = None
+    incoming: list[tuple[bytes, Origin]] = field(default_factory=list)  # for the worker thread
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a write or a read at a time
+    # made, and only used, on the worker thread:
+    replica: SheetReplica | None = None
+    writer: TableWriter | None = None
+    reader: ExternalReader | None = None
+    watched: bool | None = None  # does the table report changes (triggers)?
+
+    @property
+    def name(self) -> str:
+        return self.document.name
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self.replica.dirty) if self.replica is not None else 0
+
+
+class TableSync:
+    def __init__(
+        self, engine: sa.Engine, debounce: float, max_delay: float, health: DatabaseHealth
+    ) -> None:
+        self.engine = engine
+        self.health = health
+        self.debounce = debounce
+        self.max_delay = max_delay
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellsync-table")
+        self._sheets: dict[str, _Sheet] = {}
+        self.on_write: list[Callable[[str, FlushResult, float], None]] = []
+
+    def attach(self, document: SheetDocument) -> None:
+        """Starts following a sheet's document; the first write writes whatever the log holds
+        and the table lacks (after a crash, say). If the start fails, the first write starts
+        it again, and reports why."""
+        schedule = WriteSchedule(self.debounce, self.max_delay, lambda: self._due(sheet))
+        sheet = self._sheets[document.name] = _Sheet(document, schedule)
+        self._executor.submit(self._start, sheet, document.doc.get_update())
+        schedule.changed()
+        self.read_changes(document.name, None)  # what other programs wrote while it was closed
+
+    def follow(self, name: str, update: bytes, origin: Origin) -> None:
+        """The document's `table` hook: the worker thread takes every update in order; only
+        an edit the table lacks (`table_must_follow`) makes a write due."""
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return
+        if not sheet.incoming:
+            asyncio.get_running_loop().call_soon(self._hand_over, sheet)
+        sheet.incoming.append((update, origin))
+        if table_must_follow(origin):
+            sheet.schedule.changed()
+
+    def read_changes(self, name: str, pks: Iterable[str] | None) -> None:
+        """Rows of the sheet's table that other programs changed (None: maybe any of them)
+        become edits of the document."""
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return
+        if pks is None:
+            sheet.reads.whole_table = True
+        else:
+            sheet.reads.keys.update(pks)
+        if sheet.reads.running is None:
+            sheet.reads.running = asyncio.ensure_future(self._read(sheet))
+
+    def watched(self, name: str) -> bool | None:
+        """Whether the sheet's table reports its changes (None: not known yet)."""
+        sheet = self._sheets.get(name)
+        return sheet.watched if sheet is not None else None
+
+    def detach(self, name: str) -> None:
+        """Stops following the sheet; the caller has written it."""
+        sheet = self._sheets.pop(name, None)
+        if sheet is not None:
+            sheet.schedule.cancel()
+        for source in (f"sheet {name}: table write", f"sheet {name}: table read"):
+            self.health.succeeded(source)  # no longer this server's trouble
+
+    async def write_now(self, name: str) -> FlushResult | None:
+        """Writes the sheet's pending changes now (waiting for a write under way); None when
+        the write failed (it is retried)."""
+        sheet = self._sheets[name]
+        if sheet.writing is not None:
+            await asyncio.shield(sheet.writing)
+        sheet.schedule.cancel()
+        return await self._write(sheet)
+
+    def lag(self, name: str) -> SheetLag | None:
+        sheet = self._sheets.get(name)
+        if sheet is None:
+            return None
+        replica, in_flight = sheet.replica, sheet.in_flight
+        since = [sheet.schedule.first_change, in_flight and in_flight[0]]
+        oldest = [t for t in (*since, replica and replica.stuck_since) if t]
+        rows = sheet.pending_rows + (in_flight[1] if in_flight else 0)
+        stuck = replica.stuck if replica is not None else 0
+        age = time.monotonic() - min(oldest) if oldest else 0.0
+        return SheetLag(rows, age, stuck, sheet.last_refusal)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def _hand_over(self, sheet: _Sheet) -> None:
+        """Passes the updates that came in to the worker thread, in order: one hand-over per
+        turn of the event loop, not one per update."""
+        if sheet.incoming:
+            updates, sheet.incoming = sheet.incoming, []
+            self._executor.submit(self._apply, sheet, updates)
+
+    @staticmethod
+    def _apply(sheet: _Sheet, updates: list[tuple[bytes, Origin]]) -> None:
+        """Merges each run of updates the table must follow (or not) into one."""
+        if sheet.replica is None:
+            return
+        for _, run in groupby(updates, key=lambda item: table_must_follow(item[1])):
+            batch = list(run)
+            sheet.replica.apply(merge([update for update, _ in batch]), batch[0][1])
+
+    def _due(self, sheet: _Sheet) -> None:
+        sheet.schedule.writing = True
+        sheet.writing = asyncio.ensure_future(self._write(sheet))
+
+    async def _write(self, sheet: _Sheet) -> FlushResult | None:
+        schedule = sheet.schedule
+        schedule.writing = True
+        started = time.perf_counter()
+        result = None
+        async with sheet.lock:
+            self._hand_over(sheet)  # what came in before the write belongs to it
+            oldest = schedule.taken()
+            sheet.in_flight = (oldest, sheet.pending_rows)
+            # a replica whose start failed begins again from the document
+            update = sheet.document.doc.get_update() if sheet.replica is None else None
+            try:
+                result = await self._run(self._write_rows, sheet, update)
+            except Exception as exc:
+                self._write_failed(sheet, exc)
+                schedule.failed(oldest)
+            else:
+                with sheet.document.edit(FROM_TABLE) as doc:
+                    put_outcome(doc, result, sheet.document.schema.pk)
+                if result.refusals:
+                    sheet.last_refusal = result.refusals[-1].reason
+            finally:
+                sheet.writing = None
+                sheet.in_flight = None
+                schedule.writing = False
+        if result is not None:
+            schedule.succeeded()
+            if self.health.succeeded(f"sheet {sheet.name}: table write"):
+                log.info("sheet %s: the table is written again", sheet.name)
+            for callback in self.on_write:
+                callback(sheet.name, result, time.perf_counter() - started)
+        if sheet.pending_rows and schedule.first_change is None:
+            schedule.first_change = time.monotonic()
+        schedule.arm()
+        return result
+
+    def _write_failed(self, sheet: _Sheet, exc: Exception) -> None:
+        """Reports a failed write (once per outage) and puts off its retry."""
+        source = f"sheet {sheet.name}: table write"
+        if self.health.failed(source, "table_write", exc):
+            log.warning(
+                "sheet %s: writing the table failed (%s), %d rows waiting; retrying with backoff",
+                sheet.name,
+                self.health.failing[source],
+                sheet.pending_rows,
+                exc_info=not is_database_error(exc),  # a bug's traceback, once
+            )
+
+    def _start(self, sheet: _Sheet, update: bytes) -> None:
+        """On the worker thread: the replica, with the rows the table lacks marked dirty."""
+        name, schema = sheet.name, sheet.document.schema
+        replica = SheetReplica(update, schema.pk)
+        replica.reconcile(self.engine, name)
+        sheet.watched = is_watched(self.engine, schema)
+        sheet.writer = TableWriter(self.engine, name, schema)
+        sheet.reader = ExternalReader(self.engine, name, schema)
+        if replica.dirty:
+            log.info("sheet %s: %d rows differ from the table", name, len(replica.dirty))
+        sheet.replica = replica
+
+    async def _read(self, sheet: _Sheet) -> None:
+        """Reads the changed rows until none are left; a failed read keeps the keys it took
+        and is retried with backoff while the sheet is followed."""
+        name, reads = sheet.name, sheet.reads
+        source = f"sheet {name}: table read"
+        try:
+            while (reads.whole_table or reads.keys) and self._sheets.get(name) is sheet:
+                reader = sheet.reader
+                if reader is None:  # its start failed: the next write starts it again
+                    await asyncio.sleep(reads.backoff.delay())
+                    continue
+                pks = None if reads.whole_table else set(reads.keys)
+                reads.whole_table = False
+                reads.keys.clear()
+                async with sheet.lock:
+                    try:
+                        changes = await self._run(reader.collect, pks)
+                    except Exception as exc:
+                        changes = None
+                        self.read_changes(name, pks)
+                        if self.health.failed(source, "table_read", exc):
+                            log.warning("sheet %s: reading table changes failed (%s); retrying",
+                                        name, self.health.failing[source])  # fmt: skip
+                    if changes:  # after every edit the document has had
+                        with sheet.document.edit(FROM_TABLE) as doc:
+                            row_edits.apply(doc, as_edits(doc, changes))
+                if changes is None:
+                    await asyncio.sleep(reads.backoff.delay())
+                else:
+                    reads.backoff.reset()
+                    if self.health.succeeded(source):
+                        log.info("sheet %s: reading table changes again", name)
+        finally:
+            reads.running = None
+
+    def _write_rows(self, sheet: _Sheet, update: bytes | None) -> FlushResult:
+        """On the worker thread: dirty rows to the table (starting the replica from `update`
+        if its start failed)."""
+        if sheet.replica is None:
+            assert update is not None, "_write hands over the document while there is no replica"
+            self._start(sheet, update)
+        replica, writer = sheet.replica, sheet.writer
+        assert replica is not None and writer is not None, "_start makes both"
+        changes = replica.take()
+        try:
+            result = writer.write(changes)
+        except Exception:
+            replica.dirty.update(change.key for change in changes)
+            raise
+        replica.settle(result)
+        return result
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
