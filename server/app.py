@@ -46,7 +46,9 @@ def create_app(settings: Settings) -> Starlette:
     log_writer = LogWriter(
         update_log, settings.log_interval, settings.compact_after, health, settings.max_held_bytes
     )
-    table_sync = TableSync(engine, settings.flush_debounce, settings.flush_max_delay, health)
+    table_sync = TableSync(
+        engine, settings.flush_debounce, settings.flush_max_delay, health, log_writer.write_now
+    )
     rooms = Rooms(
         settings.sheets,
         SheetStore(engine, update_log),

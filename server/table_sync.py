@@ -15,7 +15,7 @@ keys) and the age of the oldest change, and is reported to `DatabaseHealth` once
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -84,10 +84,16 @@ class _Sheet:
 
 class TableSync:
     def __init__(
-        self, engine: sa.Engine, debounce: float, max_delay: float, health: DatabaseHealth
+        self,
+        engine: sa.Engine,
+        debounce: float,
+        max_delay: float,
+        health: DatabaseHealth,
+        log_first: Callable[[str], Awaitable[None]],
     ) -> None:
         self.engine = engine
         self.health = health
+        self.log_first = log_first  # makes a sheet's update log durable up to now
         self.debounce = debounce
         self.max_delay = max_delay
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellsync-table")
@@ -198,6 +204,9 @@ class TableSync:
             # a replica whose start failed begins again from the document
             update = sheet.document.doc.get_update() if sheet.replica is None else None
             try:
+                # the table never holds an edit the log lacks: after a crash, the document
+                # comes from the log, and a table ahead of it would be written back
+                await self.log_first(sheet.name)
                 result = await self._run(self._write_rows, sheet, update)
             except Exception as exc:
                 self._write_failed(sheet, exc)

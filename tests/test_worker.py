@@ -229,6 +229,26 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(server, database_u
         await asyncio.gather(a.close(), b.close())
 
 
+async def test_an_edit_the_table_holds_survives_kill_9_before_the_log_interval(
+    server_factory, database_url
+):
+    """The tab that made the edit is closed, the table holds it, then the server dies long
+    before its next timed log append: the restarted server must not write the old value
+    back over it, since the table is only ever written after the log."""
+    server = await server_factory(CELLSYNC_LOG_INTERVAL="60", CELLSYNC_IDLE_SECONDS="60")
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.set("3", "name", "saved before the crash")
+    await eventually(
+        lambda: table_rows(database_url, "items")["3"]["name"] == "saved before the crash"
+    )
+    server.kill()
+    await server.start()
+    async with open_sheet(server.url, "items") as sheet:
+        assert sheet.row("3")["name"] == "saved before the crash"
+        await table_follows(database_url, sheet)
+    assert table_rows(database_url, "items")["3"]["name"] == "saved before the crash"
+
+
 def test_a_row_inserted_before_a_crash_is_not_inserted_again(database_url):
     """The server dies between the INSERT and the write-back of the new key: after restart
     the worker finds the row it wrote and writes back its key instead of inserting it again."""
