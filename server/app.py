@@ -21,7 +21,7 @@ from server.api import api_routes
 from server.auth import policy_for
 from server.database_health import DatabaseHealth, wait_for_database
 from server.fanout import SingleProcess
-from server.log_writer import LogWriter
+from server.log_appender import LogAppender
 from server.loop_lag import LoopLag
 from server.metrics import Metrics
 from server.pages import page_routes
@@ -43,16 +43,16 @@ def create_app(settings: Settings) -> Starlette:
     wait_for_database(engine)
     update_log = UpdateLog(engine)
     health = DatabaseHealth()
-    log_writer = LogWriter(
+    log_appender = LogAppender(
         update_log, settings.log_interval, settings.compact_after, health, settings.max_held_bytes
     )
     table_sync = TableSync(
-        engine, settings.flush_debounce, settings.flush_max_delay, health, log_writer.write_now
+        engine, settings.flush_debounce, settings.flush_max_delay, health, log_appender.append_now
     )
     rooms = Rooms(
         settings.sheets,
         SheetStore(engine, update_log),
-        log_writer,
+        log_appender,
         table_sync,
         SingleProcess(),
         health,

@@ -84,7 +84,7 @@ class _LiveState:
         log_rows = GaugeMetricFamily(
             "cellsync_log_rows", "Update log rows per sheet (until compacted)", labels=["sheet"]
         )
-        for sheet, rows in self.rooms.log_writer.log_rows().items():
+        for sheet, rows in self.rooms.log_appender.log_rows().items():
             log_rows.add_metric([sheet], rows)
         yield log_rows
         lag = GaugeMetricFamily(

@@ -18,7 +18,7 @@ from persistence.table_writer import FlushResult
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
 from server.document_guard import RecordedRows
 from server.fanout import Fanout
-from server.log_writer import LogWriter
+from server.log_appender import LogAppender
 from server.room import Room, Traffic
 from server.sheet_document import Hooks, SheetDocument
 from server.table_sync import TableSync
@@ -47,7 +47,7 @@ class Rooms:
         self,
         sheets: Mapping[str, str],
         store: SheetStore,
-        log_writer: LogWriter,
+        log_appender: LogAppender,
         table_sync: TableSync,
         fanout: Fanout,
         health: DatabaseHealth,
@@ -58,7 +58,7 @@ class Rooms:
     ) -> None:
         self.sheets = sheets
         self.store = store
-        self.log_writer = log_writer
+        self.log_appender = log_appender
         self.table_sync = table_sync
         self.fanout = fanout
         self.health = health
@@ -124,7 +124,7 @@ class Rooms:
         if result is None:
             raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
         try:
-            await self.log_writer.write_now(name)  # the outcome (new keys) is durable too
+            await self.log_appender.append_now(name)  # the outcome (new keys) is durable too
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
         return result
@@ -182,7 +182,7 @@ class Rooms:
         warned = False
         while True:
             try:
-                await self.log_writer.write_now()
+                await self.log_appender.append_now()
                 return
             except Exception as exc:
                 if loop.time() > deadline:
@@ -213,11 +213,11 @@ class Rooms:
         room = Room(document, self.merge_window, self.traffic[name])
         document.hooks = Hooks(
             broadcast=room.broadcast,
-            log=lambda update, _origin: self.log_writer.add(name, update),
+            log=lambda update, _origin: self.log_appender.add(name, update),
             table=lambda update, origin: self.table_sync.follow(name, update, origin),
             processes=lambda update, origin: self.fanout.publish(name, update, origin),
         )
-        self.log_writer.track(name, loaded.log_rows)
+        self.log_appender.track(name, loaded.log_rows)
         self.table_sync.attach(document)
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
@@ -235,8 +235,8 @@ class Rooms:
         try:
             while True:
                 await self.table_sync.write_now(room.name)  # its outcome goes into the log too
-                await self.log_writer.write_now(room.name)
-                if not self.log_writer.pending(room.name):
+                await self.log_appender.append_now(room.name)
+                if not self.log_appender.pending(room.name):
                     break
         except Exception as exc:
             log.warning(

@@ -34,7 +34,7 @@ class Hooks:
     """Where each change of a sheet's document goes, in this order."""
 
     broadcast: Hook = _nowhere  # to this process's clients (`Room.broadcast`)
-    log: Hook = _nowhere  # to the update log (`LogWriter`)
+    log: Hook = _nowhere  # to the update log (`LogAppender`)
     table: Hook = _nowhere  # to the table (`TableSync`)
     processes: Hook = _nowhere  # to the same sheet in other processes (`fanout`)
 

@@ -83,7 +83,7 @@ class SheetSocket:
         grant = self.policy.admit(name, token, websocket.headers.get("origin"))
         if self.connected > self.settings.max_connections:
             raise Refused(CLOSE_TOO_MANY, "the server has too many connections")
-        if self.rooms.log_writer.full:
+        if self.rooms.log_appender.full:
             raise Refused(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
         try:
             connection = self._connection(websocket, grant)
@@ -131,7 +131,7 @@ class SheetSocket:
                     data = message.get("bytes")
                     if data is None:
                         raise ProtocolError("text frames are not part of the protocol")
-                    if self.rooms.log_writer.full:
+                    if self.rooms.log_appender.full:
                         raise LimitExceeded(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
                     await handle(connection, data)
         except TimeoutError:

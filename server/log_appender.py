@@ -1,10 +1,10 @@
 """Batches document updates into the update log.
 
 A SQL commit per update costs milliseconds; a room takes hundreds of updates a second. The
-writer gathers updates for `interval` seconds, merges each sheet's batch into one update and
+appender gathers updates for `interval` seconds, merges each sheet's batch into one update and
 appends them all in one transaction, in a worker thread so the event loop keeps serving. A
 failed write keeps its batch in memory and is retried with backoff; past `max_held_bytes` held,
-the writer is `full` and the server takes no more edits until the database is back. `write_now`
+the appender is `full` and the server takes no more edits until the database is back. `append_now`
 returns only once a sheet is durable.
 """
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 SOURCE = "update log"
 
 
-class LogWriter:
+class LogAppender:
     def __init__(
         self,
         update_log: UpdateLog,
@@ -72,7 +72,7 @@ class LogWriter:
     def pending(self, sheet: str) -> bool:
         return bool(self._pending.get(sheet))
 
-    async def write_now(self, sheet: str | None = None) -> None:
+    async def append_now(self, sheet: str | None = None) -> None:
         """Writes what is pending (for one sheet, or all); raises if the database refuses."""
         await self._write()  # also waits for a write already under way
         while self._pending if sheet is None else self._pending.get(sheet):
