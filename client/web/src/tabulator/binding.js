@@ -4,6 +4,7 @@
 import { cssString } from "../cell-marks.js";
 import { GridBinding, KEY } from "../grid-binding.js";
 import { COLUMN_DEFAULTS, columnDefinitions } from "./columns.js";
+import { EditConflicts } from "./edit-conflicts.js";
 import { installKeyboard } from "./keyboard.js";
 import { selectedRange } from "./clipboard.js";
 import { speedUpRangeSelection } from "./select-range.js";
@@ -59,6 +60,7 @@ export class TabulatorBinding extends GridBinding {
       },
     });
     speedUpRangeSelection(this.table);
+    this.editConflicts = new EditConflicts(this);
     this.table.on("tableBuilt", () => {
       installKeyboard(this);
       this.element.dataset.ready = "true";
@@ -97,6 +99,7 @@ export class TabulatorBinding extends GridBinding {
       for (const column of columns ?? row.keys()) data[column] = row.get(column) ?? null;
       updates.push(data);
     }
+    this.editConflicts.shield(updates);
     if (updates.length) this.update(updates);
   }
 
@@ -152,6 +155,7 @@ export class TabulatorBinding extends GridBinding {
 
   destroy() {
     super.destroy();
+    this.editConflicts?.destroy();
     this.table?.destroy();
   }
 }
