@@ -4,6 +4,7 @@
 import { connectSheet } from "../connect.js";
 import { rememberName, rememberedName } from "../presence.js";
 import { renderChrome } from "./chrome.js";
+import { showConflictReport } from "./conflict-report.js";
 import { keepPageOffline } from "./offline.js";
 import { pageToken } from "./token.js";
 
@@ -18,6 +19,7 @@ export async function startPage(bindGrid) {
     rememberName(userName);
   }
   const connection = await connectSheet(name, { token, userName });
+  const conflicts = showConflictReport(root, connection);
   const grid = bindGrid(connection, root.querySelector("[data-slot=grid]"));
   // Caching the page starts a service worker and fetches the page again: not before the
   // grid is on screen.
@@ -26,6 +28,6 @@ export async function startPage(bindGrid) {
     .then(() => keepPageOffline(root.dataset.serviceWorker))
     .catch((error) => console.warn("offline page cache:", error));
   renderChrome(root, connection, grid);
-  window.cellsync = { connection, grid };
+  window.cellsync = { connection, grid, conflicts };
   return window.cellsync;
 }
