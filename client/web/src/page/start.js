@@ -2,6 +2,7 @@
 // the grid, draws the page around it. `window.cellsync` exposes the connection and the grid to
 // scripts and tests.
 import { connectSheet } from "../connect.js";
+import { IncompleteRows } from "../incomplete-rows.js";
 import { rememberName, rememberedName } from "../presence.js";
 import { renderChrome } from "./chrome.js";
 import { showConflictReport } from "./conflict-report.js";
@@ -20,6 +21,7 @@ export async function startPage(bindGrid) {
   }
   const connection = await connectSheet(name, { token, userName });
   const conflicts = showConflictReport(root, connection);
+  new IncompleteRows(connection);
   const grid = bindGrid(connection, root.querySelector("[data-slot=grid]"));
   // Caching the page starts a service worker and fetches the page again: not before the
   // grid is on screen.

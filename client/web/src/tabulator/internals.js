@@ -33,3 +33,8 @@ export function holdValue(cell, value) {
 export function onEditorClosed(table, listener) {
   table.eventBus.subscribe("edit-editor-clear", (cell) => listener(cell.getComponent()));
 }
+
+/** Gives the grid the keyboard focus, as a click in it does (typing then edits the active cell). */
+export function focusGrid(table) {
+  table.rowManager.element.focus({ preventScroll: true });
+}
