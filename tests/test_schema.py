@@ -154,7 +154,9 @@ def test_native_enum_choices_on_postgresql(postgresql_url):
     )
     column = reflect_table(engine, "people").column("mood")
     engine.dispose()
-    assert column == Column("mood", "text", False, False, choices=("sad", "ok", "happy"))
+    assert column == Column(
+        "mood", "text", False, False, choices=("sad", "ok", "happy"), required=True
+    )
 
 
 @pytest.mark.parametrize(
