@@ -53,20 +53,10 @@ async def test_an_offline_edit_that_lost_is_reported_and_can_be_applied_again(
     assert await b.value("3", "qty") == 77
 
 
-async def test_the_report_fits_a_phone(browser, server, artifacts):
-    a = await SheetPage.open(
-        await browser.new_context(viewport={"width": 390, "height": 844}),
-        server.http,
-        "items",
-        "Ada",
-    )
-    b = await SheetPage.open(
-        await browser.new_context(viewport={"width": 1200, "height": 700}),
-        server.http,
-        "items",
-        "Bob",
-    )
+async def test_the_report_fits_a_phone(open_sheet, artifacts):
+    a, b, _ = await by_race(await open_sheet("Ada"), await open_sheet("Bob"))
     await lose_offline(a, b)
+    await a.page.set_viewport_size({"width": 390, "height": 844})
     report = a.page.get_by_test_id("conflict-report")
     await expect(report.get_by_test_id("conflict")).to_have_count(1)
     box = await report.bounding_box()
