@@ -1,6 +1,7 @@
 """A flush's outcome as edits of a sheet document: new rows' primary keys, the values the table
 stored where they differ from what was sent (defaults, rounding), refused cells put back and
-explained in `refusals`, and the cells another program changed in the table.
+explained in `refusals`, and the cells another program changed in the table. Refusals of cells
+written, and of rows deleted, are removed.
 
 The server makes them in the room's own document, after every edit it has received, so a
 put-back never undoes an edit that came after the refused one; the CLI makes them in its copy.
@@ -11,7 +12,7 @@ from pycrdt import Array, Doc, Map
 from persistence import row_edits
 from persistence.document import ORDER, REFUSALS, ROWS, refusal_key, same
 from persistence.external_changes import as_edits
-from persistence.refusals import refuse
+from persistence.refusals import drop_deleted_rows, refuse
 from persistence.table_writer import FlushResult, Refusal
 
 
@@ -35,6 +36,7 @@ def put_outcome(doc: Doc, result: FlushResult, pk: str) -> None:
         for refusal in result.refusals:
             _refuse(doc, refusal)
         row_edits.apply(doc, as_edits(doc, result.external))
+        drop_deleted_rows(refusals, rows)
 
 
 def _refuse(doc: Doc, refusal: Refusal) -> None:

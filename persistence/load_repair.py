@@ -25,6 +25,7 @@ from persistence.document import (
     read_meta,
     row_key,
 )
+from persistence.refusals import drop_deleted_rows
 from persistence.schema import TableSchema
 
 Cells = dict[str, Scalar]
@@ -42,6 +43,7 @@ class Repair:
     filled: dict[str, Cells] = field(default_factory=dict)  # row key -> cells from the table
     order_fixed: int = 0  # entries of `order` removed or added
     meta_changed: bool = False
+    refusals_dropped: int = 0  # entries of rows deleted, which earlier versions kept
 
     @property
     def rows_changed(self) -> bool:
@@ -57,6 +59,8 @@ class Repair:
             parts.append(f"new columns filled in {len(self.filled)} rows")
         if self.meta_changed:
             parts.append("column descriptions updated")
+        if self.refusals_dropped:
+            parts.append(f"{self.refusals_dropped} refusals of deleted rows removed")
         if self.order_fixed:
             parts.append(f"{self.order_fixed} order entries repaired")
         return "; ".join(parts)
@@ -74,6 +78,10 @@ def repair(doc: Doc, schema: TableSchema, read_table: Callable[[], TableRows]) -
         _follow_columns(doc, schema, previous, read_table, result)
     result.meta_changed = publish_meta(doc, schema)
     result.order_fixed = repair_order(doc)
+    with doc.transaction():
+        result.refusals_dropped = drop_deleted_rows(
+            doc.get(REFUSALS, type=Map), doc.get(ROWS, type=Map)
+        )
     return result
 
 

@@ -2,7 +2,8 @@
 
 Every client keeps the map and every page shows it, so an entry stays small whatever was
 refused: the column in its key, the reason and a text value are cut at `MAX_TEXT` characters,
-and a value that is not one cell's value (a nested map, a list) is not copied at all.
+and a value that is not one cell's value (a nested map, a list) is not copied at all. The
+entries of a row go with the row.
 """
 
 import time
@@ -25,6 +26,14 @@ def refuse(
         "at": time.time(),
         "user": user,
     }
+
+
+def drop_deleted_rows(refusals: Map, rows: Map) -> int:
+    """Removes the entries of rows the document no longer has; returns how many."""
+    stale = [key for key in refusals.keys() if rows.get(key.partition("\x00")[0]) is None]
+    for key in stale:
+        del refusals[key]
+    return len(stale)
 
 
 def is_scalar(value: Any) -> bool:

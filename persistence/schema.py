@@ -111,6 +111,7 @@ class Column:
     max_length: int | None = None
     scale: int | None = None
     readonly_reason: str | None = None  # why a type Cellsync cannot edit is shown as text
+    required: bool = False  # a new row needs a value: NOT NULL and the database fills none in
 
     def to_meta(self) -> dict[str, Any]:
         """The column entry of the document's `meta.columns` (optional keys only when set)."""
@@ -128,6 +129,8 @@ class Column:
             meta["scale"] = self.scale
         if self.readonly_reason is not None:
             meta["readonly_reason"] = self.readonly_reason
+        if self.required:
+            meta["required"] = True
         return meta
 
 
@@ -231,17 +234,29 @@ def _column(
             readonly_reason=_readonly_reason(type_, dialect),
         )
     enums = getattr(type_, "enums", None)
+    readonly = column is pk or column.computed is not None
     return Column(
         name=column.name,
         type=kind,
         nullable=bool(column.nullable),
-        readonly=column is pk or column.computed is not None,
+        readonly=readonly,
+        required=not column.nullable and not readonly and not filled_by_database(column),
         choices=tuple(enums) if enums else check_choices,
         # A native enum's `length` is SQLAlchemy's own computation, not a database limit.
         max_length=type_.length if isinstance(type_, sql.sqltypes.String) and not enums else None,
         scale=type_.scale
         if kind == "decimal" and isinstance(type_, sql.sqltypes.Numeric)
         else None,
+    )
+
+
+def filled_by_database(column: sqlalchemy.Column) -> bool:
+    """Whether the database fills the column in when an INSERT leaves it out."""
+    return (
+        column is column.table.autoincrement_column
+        or column.server_default is not None
+        or column.identity is not None
+        or column.computed is not None
     )
 
 

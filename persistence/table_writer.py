@@ -32,7 +32,7 @@ from persistence.db_errors import database_says, is_transient
 from persistence.deferred_checks import ConstraintViolation, DeferredChecks
 from persistence.document import from_cell, row_key, same
 from persistence.external_changes import ExternalChange, ExternalReader
-from persistence.schema import TableSchema, load_table
+from persistence.schema import TableSchema, filled_by_database, load_table
 from persistence.shadow import ShadowRow
 from persistence.table_watch import TRIGGER as WATCH_TRIGGER
 
@@ -67,6 +67,9 @@ class FlushResult:
     # the document must show as stored, unless it changed them again meanwhile.
     stored: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
+    # New rows not inserted yet: key -> the required columns still empty. Not refusals: their
+    # users are still filling them in; the row is tried again when it changes.
+    waiting: dict[str, tuple[str, ...]] = field(default_factory=dict)
     external: list[ExternalChange] = field(default_factory=list)  # found in the table, kept
     inserted: int = 0
     updated: int = 0
@@ -96,7 +99,7 @@ class TableWriter:
         # SQLite reflects a hand-written `id INTEGER PRIMARY KEY` as nullable, which makes
         # SQLAlchemy refuse it as the sentinel that orders a batch INSERT's RETURNING rows.
         self.pk.nullable = False
-        self.generated = {c.name for c in self.table.c if _generated(self.table, c)}
+        self.generated = {c.name for c in self.table.c if filled_by_database(c)}
         # An UPDATE is read back unless the table stores exactly what it was sent: only those
         # columns are written, and no trigger or computed column changes anything else.
         self.exact = {c.name for c in self.table.c if isinstance(c.type, _EXACT_TYPES)}
@@ -175,20 +178,21 @@ class TableWriter:
     def _convert(
         self, key: str, cells: dict[str, Any], before: ShadowRow | None, result: FlushResult
     ) -> _Write | None:
+        if before is None:
+            empty = tuple(
+                c.name
+                for c in self.schema.columns
+                if c.name not in cells and not c.nullable and c.name not in self.generated
+            )
+            if empty:
+                result.waiting[key] = empty
+                return None
         params, refused = {}, []
         for name, value in cells.items():
             try:
                 params[name] = from_cell(value, self.columns[name])
             except ValueError as exc:
                 refused.append((name, str(exc)))
-        if before is None:
-            for column in self.schema.columns:
-                if (
-                    column.name not in cells
-                    and not column.nullable
-                    and column.name not in self.generated
-                ):
-                    refused.append((column.name, f'column "{column.name}" cannot be empty'))
         for name, reason in refused:
             result.refusals.append(Refusal(key, (name,), reason, {name: cells.get(name)}, before))
         if refused:
@@ -407,13 +411,3 @@ def _has_triggers(engine: Engine, table: sa.Table) -> bool:
             )
             name = table.name
         return bool(conn.execute(sa.text(query), {"t": name, "own": WATCH_TRIGGER}).scalar_one())
-
-
-def _generated(table: sa.Table, column: sa.Column) -> bool:
-    """Whether the database fills the column in when an INSERT leaves it out."""
-    return (
-        column is table.autoincrement_column
-        or column.server_default is not None
-        or column.identity is not None
-        or column.computed is not None
-    )

@@ -2,14 +2,21 @@
 row once, its edits carry 32-bit client ids as Yjs's do, and its rows follow the table's
 columns and the table the sheet names."""
 
-from pycrdt import Array, Doc
+from pycrdt import Array, Doc, Map
 from tables import create_items_table
 from test_worker import document_rows, equal, execute, table_follows, table_rows
 
 from client.sheet import open_sheet
 from persistence import load_repair
 from persistence.database import create_engine
-from persistence.document import new_doc, order_keys, populate, publish_meta, read_rows
+from persistence.document import (
+    new_doc,
+    order_keys,
+    populate,
+    publish_meta,
+    read_rows,
+    refusal_key,
+)
 from persistence.schema import Column, TableSchema
 from persistence.update_log import UpdateLog
 
@@ -139,3 +146,16 @@ def test_stale_cells_are_removed_even_where_meta_already_changed():
     repair = load_repair.repair(doc, schema, lambda: {"1": {"id": 1, "title": "A"}})
     assert (repair.dropped, repair.filled) == ({"name"}, {"1": {"title": "A"}})
     assert read_rows(doc) == [{"id": 1, "title": "A"}, {"id": 2}]
+
+
+def test_refusals_of_rows_no_longer_in_the_document_are_removed_on_load():
+    """Earlier versions kept them, for every client to list, after the row was deleted."""
+    schema = TableSchema("items", "id", (Column("id", "integer", False, True),), True)
+    doc = new_doc()
+    populate(doc, schema, [{"id": 1}])
+    refusals = doc.get("refusals", type=Map)
+    for row in ("1", "gone"):
+        refusals[refusal_key(row, "id")] = {"reason": "r", "value": None, "at": 0, "user": None}
+    repair = load_repair.repair(doc, schema, dict)
+    assert list(refusals) == [refusal_key("1", "id")]
+    assert repair.refusals_dropped == 1 and "1 refusals of deleted rows" in repair.summary()

@@ -89,12 +89,12 @@ def test_reflects_every_type(engine, typed_table):
     assert schema.autoincrement
     assert schema.columns == (
         Column("id", "integer", nullable=False, readonly=True),
-        Column("title", "text", nullable=False, readonly=False, max_length=40),
+        Column("title", "text", nullable=False, readonly=False, max_length=40, required=True),
         Column("body", "text", nullable=True, readonly=False),
-        Column("quantity", "integer", nullable=False, readonly=False),
+        Column("quantity", "integer", nullable=False, readonly=False, required=True),
         Column("price", "decimal", nullable=True, readonly=False, scale=2),
         Column("ratio", "number", nullable=True, readonly=False),
-        Column("active", "boolean", nullable=False, readonly=False),
+        Column("active", "boolean", nullable=False, readonly=False, required=True),
         Column("due", "date", nullable=True, readonly=False),
         Column("updated_at", "datetime", nullable=True, readonly=False),
         Column(
@@ -128,6 +128,19 @@ def test_to_meta_includes_optional_keys_only_when_set():
     assert meta["max_length"] == 3
     assert "scale" not in meta
     assert Column("p", "decimal", True, False, scale=2).to_meta()["scale"] == 2
+    assert Column("r", "text", False, False, required=True).to_meta()["required"] is True
+
+
+def test_a_not_null_column_with_a_default_is_not_required(engine):
+    sqlalchemy.Table(
+        "t",
+        sqlalchemy.MetaData(),
+        sqlalchemy.Column("id", Integer, primary_key=True),
+        sqlalchemy.Column("a", String(5), nullable=False),
+        sqlalchemy.Column("b", String(5), nullable=False, server_default="x"),
+    ).create(engine)
+    required = {c.name: c.required for c in reflect_table(engine, "t").columns}
+    assert required == {"id": False, "a": True, "b": False}
 
 
 def test_native_enum_choices_on_postgresql(postgresql_url):
@@ -141,7 +154,9 @@ def test_native_enum_choices_on_postgresql(postgresql_url):
     )
     column = reflect_table(engine, "people").column("mood")
     engine.dispose()
-    assert column == Column("mood", "text", False, False, choices=("sad", "ok", "happy"))
+    assert column == Column(
+        "mood", "text", False, False, choices=("sad", "ok", "happy"), required=True
+    )
 
 
 @pytest.mark.parametrize(

@@ -619,3 +619,42 @@ def test_a_new_row_is_written_without_the_cell_the_database_refuses(harness, dat
     assert sorted(table) == ["a", "b"] and (table["b"]["note"], table["b"]["qty"]) == ("kept", 0)
     assert sheet.row("fine") == table["b"]  # the key given, the refused cell put back
     assert sheet.replica.stuck == 1
+
+
+def test_a_new_row_with_empty_required_cells_waits_without_refusals(harness, database_url):
+    """Its user is still filling it in: nothing is refused, and it is inserted once complete."""
+    execute(
+        database_url,
+        "CREATE TABLE people (id {serial} PRIMARY KEY, name TEXT NOT NULL, "
+        "age INTEGER NOT NULL, team TEXT NOT NULL DEFAULT 'core', note TEXT)",
+    )
+    sheet = harness("people")
+    sheet.add("new", {"note": "just added"})
+    result = sheet.flush()
+    assert result.refusals == [] and result.inserted == 0
+    assert result.waiting == {"new": ("name", "age")}
+    assert table_rows(database_url, "people") == {}
+    sheet.set("new", {"name": "Ada"})
+    assert sheet.flush().waiting == {"new": ("age",)}
+    sheet.set("new", {"age": 36})
+    result = sheet.flush()
+    assert (result.refusals, result.waiting, result.inserted) == ([], {}, 1)
+    assert sheet.row("new")["team"] == "core"
+    assert sheet.replica.doc.get("refusals", type=Map).to_py() == {}
+
+
+def test_the_refusals_of_a_deleted_row_go_with_it(harness, database_url):
+    execute(
+        database_url,
+        "CREATE TABLE codes (id {serial} PRIMARY KEY, code VARCHAR(5) NOT NULL UNIQUE)",
+        "INSERT INTO codes (code) VALUES ('a')",
+    )
+    sheet = harness("codes")
+    sheet.add("dup", {"code": "a"})
+    assert [r.key for r in sheet.flush().refusals] == ["dup"]
+    refusals = sheet.replica.doc.get("refusals", type=Map)
+    assert [key.split("\0")[0] for key in refusals] == ["dup"]
+    with sheet.replica.doc.transaction():
+        del sheet.replica.rows["dup"]
+    sheet.flush()
+    assert refusals.to_py() == {}

@@ -191,15 +191,20 @@ export class HandsontableBinding extends GridBinding {
     return this.sheet.addRow();
   }
 
-  /** Deletes the rows the selection touches. */
-  deleteSelectedRows() {
+  /** The keys of the rows the selection touches. */
+  selectedRowKeys() {
     const selected = this.hot.getSelectedRange() ?? [];
     const keys = new Set();
     for (const range of selected) {
       const [top, bottom] = [range.getTopStartCorner().row, range.getBottomEndCorner().row];
       for (let row = Math.max(top, 0); row <= bottom; row += 1) keys.add(this.keyAt(row));
     }
-    this.sheet.deleteRows([...keys]);
+    return [...keys];
+  }
+
+  /** Deletes the rows the selection touches. */
+  deleteSelectedRows() {
+    this.sheet.deleteRows(this.selectedRowKeys());
   }
 
   destroy() {

@@ -1,6 +1,7 @@
 // The cells refused, wherever the refusal came from: the server (the document's `refusals` map,
 // "ROW\0COLUMN" -> {reason, value, at, user}, column "" for a whole row) or this page, for a
-// value its column cannot take, which is never sent.
+// value its column cannot take, which is never sent; and new rows left incomplete, which the
+// server does not save until their required cells are filled in.
 import * as Y from "yjs";
 import { parseRefusalKey, refusalKey } from "./layout.js";
 
@@ -9,6 +10,7 @@ export class Refusals {
   constructor(shared) {
     this.shared = shared;
     this.local = new Map();
+    this.waiting = [];
     this.listeners = new Set();
     this.onShared = () => this.emit();
     shared.observeDeep(this.onShared);
@@ -25,7 +27,15 @@ export class Refusals {
     if (this.local.delete(refusalKey(row, column))) this.emit();
   }
 
-  /** [{row, column, reason, value, user, local}], the server's first. */
+  /** Lists the incomplete rows `rows` ([{row, columns}]: the required columns still empty),
+   * one entry per row. */
+  wait(rows) {
+    this.waiting = rows;
+    this.emit();
+  }
+
+  /** [{row, column, reason, value, user, local}], the server's first, then this page's, then
+   * the incomplete rows (column ""). */
   list() {
     const cells = [];
     const add = (refusal, key, local) => {
@@ -36,6 +46,10 @@ export class Refusals {
     };
     this.shared.forEach((refusal, key) => add(refusal, key, false));
     this.local.forEach((refusal, key) => add(refusal, key, true));
+    for (const { row, columns } of this.waiting) {
+      const reason = `not saved until ${columns.join(", ")} ${columns.length === 1 ? "is" : "are"} filled in`;
+      cells.push({ row, column: "", reason, value: null, user: null, local: true });
+    }
     return cells;
   }
 

@@ -1,6 +1,8 @@
 // The page around the grid: the connection state (and why the server refused it), who is here,
 // the user's name, the toolbar (or a read-only notice), and the cells that were refused.
 import { checkedColour, rememberName } from "../presence.js";
+import { rowNamer } from "../row-names.js";
+import { deleteRows } from "./delete-rows.js";
 
 const STATE_LABELS = { connected: "Connected", syncing: "Syncing…", offline: "Offline", refused: "Access refused" };
 const REFUSALS = {
@@ -44,7 +46,7 @@ function editButtons(sheet, grid) {
   }
   return [
     element("button", { "data-testid": "add-row", onclick: () => grid.addRow() }, "Add row"),
-    element("button", { "data-testid": "delete-rows", onclick: () => grid.deleteSelectedRows() }, "Delete rows"),
+    element("button", { "data-testid": "delete-rows", onclick: () => deleteRows(sheet, grid) }, "Delete rows"),
     element("button", { "data-testid": "undo", title: "Ctrl+Z", onclick: () => sheet.undo() }, "Undo"),
     element("button", { "data-testid": "redo", title: "Ctrl+Shift+Z", onclick: () => sheet.redo() }, "Redo"),
   ];
@@ -81,9 +83,10 @@ export function renderChrome(root, connection, grid) {
     );
   });
   sheet.refused.subscribe((cells) => {
+    const rowName = rowNamer(sheet);
     refusals.replaceChildren(
       ...cells.map(({ row, column, reason }) => {
-        const where = column ? `${column}, row ${row}` : `row ${row}`;
+        const where = column ? `${column}, ${rowName(row)}` : rowName(row);
         return element("li", { "data-testid": "refusal" }, `${where}: ${reason}`);
       }),
     );

@@ -4,6 +4,7 @@ import "handsontable/styles/handsontable.min.css";
 import "handsontable/styles/ht-theme-main.min.css";
 import Handsontable from "handsontable";
 import "./page.css";
+import "./edits.css";
 import { bindHandsontable } from "../handsontable.js";
 import { startPage } from "./start.js";
 

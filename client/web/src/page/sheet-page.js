@@ -2,6 +2,7 @@
 import "tabulator-tables/dist/css/tabulator.min.css";
 import * as tabulator from "tabulator-tables";
 import "./page.css";
+import "./edits.css";
 import { bindTabulator } from "../tabulator/binding.js";
 import { startPage } from "./start.js";
 

@@ -2,8 +2,10 @@
 // the grid, draws the page around it. `window.cellsync` exposes the connection and the grid to
 // scripts and tests.
 import { connectSheet } from "../connect.js";
+import { IncompleteRows } from "../incomplete-rows.js";
 import { rememberName, rememberedName } from "../presence.js";
 import { renderChrome } from "./chrome.js";
+import { showConflictReport } from "./conflict-report.js";
 import { keepPageOffline } from "./offline.js";
 import { pageToken } from "./token.js";
 
@@ -18,6 +20,8 @@ export async function startPage(bindGrid) {
     rememberName(userName);
   }
   const connection = await connectSheet(name, { token, userName });
+  const conflicts = showConflictReport(root, connection);
+  new IncompleteRows(connection);
   const grid = bindGrid(connection, root.querySelector("[data-slot=grid]"));
   // Caching the page starts a service worker and fetches the page again: not before the
   // grid is on screen.
@@ -26,6 +30,6 @@ export async function startPage(bindGrid) {
     .then(() => keepPageOffline(root.dataset.serviceWorker))
     .catch((error) => console.warn("offline page cache:", error));
   renderChrome(root, connection, grid);
-  window.cellsync = { connection, grid };
+  window.cellsync = { connection, grid, conflicts };
   return window.cellsync;
 }

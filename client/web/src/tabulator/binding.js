@@ -4,7 +4,9 @@
 import { cssString } from "../cell-marks.js";
 import { GridBinding, KEY } from "../grid-binding.js";
 import { COLUMN_DEFAULTS, columnDefinitions } from "./columns.js";
+import { EditConflicts } from "./edit-conflicts.js";
 import { installKeyboard } from "./keyboard.js";
+import { openRow } from "./new-row.js";
 import { selectedRange } from "./clipboard.js";
 import { speedUpRangeSelection } from "./select-range.js";
 
@@ -32,6 +34,8 @@ export class TabulatorBinding extends GridBinding {
     this.shownSet = new Set();
     this.applying = false;
     this.keyOf = (row) => row.getData()[KEY];
+    /** Whether the selection is the user's (or a new row's), not the one made at load. */
+    this.userSelected = false;
     this.follow();
   }
 
@@ -59,8 +63,12 @@ export class TabulatorBinding extends GridBinding {
       },
     });
     speedUpRangeSelection(this.table);
+    this.editConflicts = new EditConflicts(this);
     this.table.on("tableBuilt", () => {
       installKeyboard(this);
+      const chose = () => (this.userSelected = true);
+      this.element.addEventListener("pointerdown", chose, true);
+      this.element.addEventListener("keydown", chose, true);
       this.element.dataset.ready = "true";
       this.resolveReady(this);
     });
@@ -97,6 +105,7 @@ export class TabulatorBinding extends GridBinding {
       for (const column of columns ?? row.keys()) data[column] = row.get(column) ?? null;
       updates.push(data);
     }
+    this.editConflicts.shield(updates);
     if (updates.length) this.update(updates);
   }
 
@@ -137,21 +146,27 @@ export class TabulatorBinding extends GridBinding {
     });
   }
 
-  /** Appends an empty row and scrolls to it; returns its key (null on a read-only sheet). */
+  /** Appends an empty row and opens it; returns its key (null on a read-only sheet). */
   addRow() {
     const key = this.sheet.addRow();
-    if (key) this.table.scrollToRow(key, "bottom", false);
+    if (key) openRow(this, key);
     return key;
   }
 
-  /** Deletes the rows the selection touches. */
+  /** The keys of the rows the user's selection touches ([] before the user selects). */
+  selectedRowKeys() {
+    const range = this.userSelected ? selectedRange(this.table) : null;
+    return range ? range.rows.map(this.keyOf) : [];
+  }
+
+  /** Deletes the rows the user's selection touches. */
   deleteSelectedRows() {
-    const range = selectedRange(this.table);
-    if (range) this.sheet.deleteRows(range.rows.map(this.keyOf));
+    this.sheet.deleteRows(this.selectedRowKeys());
   }
 
   destroy() {
     super.destroy();
+    this.editConflicts?.destroy();
     this.table?.destroy();
   }
 }

@@ -10,6 +10,7 @@ const NUMERIC = new Set(["integer", "number", "decimal"]);
 const SAMPLE_ROWS = 50;
 const CHAR_PX = 8;
 const PADDING_PX = 24;
+const REQUIRED = "Required: a new row is saved once this is filled in";
 
 /** What every column shares: the bounds of its width, and a resize handle in its header only
  * (one in every cell cost ~20 ms of a first render, and more on each scroll). */
@@ -27,6 +28,7 @@ export function columnDefinitions(sheet, keys) {
       ...display(column),
     };
     if (!sheet.canEdit(column)) return { ...definition, cssClass: "cellsync-readonly" };
+    if (column.required) Object.assign(definition, { cssClass: "cellsync-required", headerTooltip: REQUIRED });
     return { ...definition, ...editor(column) };
   });
 }
