@@ -114,14 +114,14 @@ def upgrade(engine: sa.Engine) -> Migrated:
 
 def upgrade_sql(engine: sa.Engine) -> str:
     """The SQL `upgrade` would run, for a database administrator to read or run."""
-    revision = current_revision(engine)
-    if not _known(revision):
-        with engine.connect() as conn:
-            raise StoreNotCurrent(_refusal(engine, _state(conn), head()))
+    with engine.connect() as conn:
+        state = _state(conn)
+    if not _known(state.revision):
+        raise StoreNotCurrent(_refusal(engine, state, head()))
     out = io.StringIO()
     config = _config(out)
     config.attributes["dialect"] = engine.dialect.name
-    command.upgrade(config, f"{revision}:head" if revision else "head", sql=True)
+    command.upgrade(config, f"{state.revision}:head" if state.revision else "head", sql=True)
     return out.getvalue()
 
 
