@@ -17,11 +17,12 @@ from client import sheet_commands
 from client.csv_import import BadRow
 from client.workspace import CommandError, Workspace
 from persistence import snapshots, table_watch
-from persistence.database import CellsyncDatabaseError, create_engine
+from persistence.database import CellsyncDatabaseError, check_connection, create_engine, safe_url
 from persistence.db_errors import database_says
 from persistence.demo import DEMO_TABLE, create_demo_database
 from persistence.schema import TableSchema, UnsupportedTableError
 from persistence.settings import ConfigError, load_settings
+from persistence.store import migrate as store
 from persistence.tokens import READ, WRITE, mint
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ def start_server(options: dict) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # persistence.store says what it did
     try:
         settings = load_settings(options)
         if not settings.sheets:
@@ -109,6 +111,31 @@ def demo(
         create_demo_database(url, rows=rows)
     engine.dispose()
     start_server({"sheets": [DEMO_TABLE], "database_url": url, "host": host, "port": port})
+
+
+@app.command()
+def migrate(
+    database_url: DatabaseUrl = None,
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it")] = False,
+) -> None:
+    """Bring Cellsync's own tables to this version (back up the database first)."""
+    try:
+        engine = create_engine(load_settings({"database_url": database_url}).database_url)
+        try:
+            check_connection(engine)
+            if sql:
+                typer.echo(store.upgrade_sql(engine), nl=False)
+                return
+            done = store.upgrade(engine)
+        finally:
+            engine.dispose()
+    except (ConfigError, CellsyncDatabaseError) as exc:
+        raise fail(str(exc)) from None
+    url, before = safe_url(engine.url), done.before or "none"
+    if done.before == done.after:
+        typer.echo(f"{url}: Cellsync's tables are at revision {done.after}; nothing to do")
+    else:
+        typer.echo(f"{url}: migrated Cellsync's tables from revision {before} to {done.after}")
 
 
 class Format(StrEnum):

@@ -25,6 +25,7 @@ from persistence.origins import Command
 from persistence.schema import TableSchema, reflect_table
 from persistence.settings import Settings
 from persistence.sheet_store import SheetStore
+from persistence.store.migrate import prepare as prepare_store
 from persistence.table_writer import FlushResult, Refusal
 from persistence.tokens import WRITE, mint
 from persistence.update_log import UpdateLog, merge
@@ -55,6 +56,7 @@ class Workspace:
         self.server = check_server_url(server or f"ws://{settings.host}:{settings.port}")
         self.engine = create_engine(settings.database_url)
         check_connection(self.engine)
+        prepare_store(self.engine)
         self.update_log = UpdateLog(self.engine)
         self.store = SheetStore(self.engine, self.update_log)
         self.sheets = settings.sheets

@@ -14,25 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from persistence.update_log import metadata
-
-shadow_rows = sa.Table(
-    "cellsync_rows",
-    metadata,
-    sa.Column("sheet", sa.String(200), primary_key=True),
-    sa.Column("row_key", sa.String(200), primary_key=True),
-    sa.Column("pk", sa.Text(), nullable=False),  # JSON: the row's primary-key value
-    sa.Column("cells", sa.Text(), nullable=False),  # JSON: column -> document scalar
-    sa.Index("cellsync_rows_pk", "sheet", "pk"),
-)
-
-sheet_locks = sa.Table(
-    "cellsync_sheets",
-    metadata,
-    sa.Column("sheet", sa.String(200), primary_key=True),
-    sa.Column("flushed_at", sa.DateTime(timezone=True)),
-)
-
+from persistence.store.tables import shadow_rows, sheet_locks
 
 # Kept inside the cells' JSON, so that records written before it existed read the same.
 _SENT = "\x00sent"

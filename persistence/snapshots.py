@@ -2,7 +2,7 @@
 
 A version is the whole document as one update, numbered 1, 2, ... per sheet. The number is
 chosen under the sheet's lock (the one table writers take), so two processes recording at once
-never pick the same one. The table is created with the update log's (same MetaData).
+never pick the same one.
 """
 
 from dataclasses import dataclass
@@ -11,20 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from persistence import shadow
-from persistence.update_log import metadata
-
-snapshots = sa.Table(
-    "cellsync_snapshots",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("sheet", sa.String(200), nullable=False),
-    sa.Column("version", sa.Integer(), nullable=False),
-    sa.Column("label", sa.String(200)),
-    sa.Column("rows", sa.Integer(), nullable=False),  # how many rows the version holds
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-    sa.Column("data", sa.LargeBinary(), nullable=False),
-    sa.UniqueConstraint("sheet", "version", name="cellsync_snapshots_sheet_version"),
-)
+from persistence.store.tables import snapshots
 
 
 @dataclass(frozen=True)

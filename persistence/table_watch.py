@@ -12,19 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from persistence.schema import TableSchema
-from persistence.update_log import metadata
+from persistence.store.tables import changes
 
 CHANNEL = "cellsync_changes"
 TRIGGER = "cellsync_watch"
-
-changes = sa.Table(
-    "cellsync_changes",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("tbl", sa.String(200), nullable=False),
-    sa.Column("pk", sa.Text, nullable=False),
-    sqlite_autoincrement=True,  # ids never come back once read changes are deleted
-)
 
 _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION cellsync_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -57,7 +48,6 @@ def watch(engine: Engine, schema: TableSchema) -> None:
                 )
             )
             return
-        changes.create(conn, checkfirst=True)
         name = _literal(schema.table)
         for event, rows in (("INSERT", ["NEW"]), ("UPDATE", ["OLD", "NEW"]), ("DELETE", ["OLD"])):
             values = ", ".join(f"({name}, CAST({row}.{pk} AS TEXT))" for row in rows)

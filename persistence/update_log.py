@@ -12,17 +12,7 @@ import sqlalchemy as sa
 from pycrdt import merge_updates
 from sqlalchemy.engine import Connection
 
-metadata = sa.MetaData()
-
-updates = sa.Table(
-    "cellsync_updates",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("sheet", sa.String(200), nullable=False),
-    sa.Column("data", sa.LargeBinary(), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-    sa.Index("cellsync_updates_sheet_id", "sheet", "id"),
-)
+from persistence.store.tables import updates
 
 
 @dataclass(frozen=True)
@@ -41,7 +31,6 @@ def merge(batch: list[bytes]) -> bytes:
 class UpdateLog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
 
     def load(self, sheet: str, conn: Connection | None = None) -> LoggedDocument | None:
         """The sheet's whole history merged into one update, or None for a sheet never logged."""

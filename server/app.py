@@ -16,6 +16,7 @@ from persistence.schema import unservable
 from persistence.settings import Settings
 from persistence.sheet_claims import sheet_claims
 from persistence.sheet_store import SheetStore
+from persistence.store.migrate import prepare as prepare_store
 from persistence.update_log import UpdateLog
 from server.api import api_routes
 from server.auth import policy_for
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
     policy = policy_for(settings)
     engine = create_engine(settings.database_url)
     wait_for_database(engine)
+    prepare_store(engine)
     update_log = UpdateLog(engine)
     health = DatabaseHealth()
     log_appender = LogAppender(

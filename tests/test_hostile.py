@@ -34,7 +34,7 @@ from waiting import eventually
 from client.sheet import Sheet, open_sheet
 from persistence.database import create_engine
 from persistence.document import row_key
-from persistence.update_log import updates
+from persistence.store.tables import updates
 from server.protocol import Reader, sync_message
 
 SHEET = "items"

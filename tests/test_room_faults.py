@@ -14,7 +14,7 @@ from waiting import eventually
 
 from client.sheet import open_sheet
 from persistence.database import create_engine
-from persistence.update_log import updates
+from persistence.store.tables import updates
 from server.protocol import AwarenessEntry, MessageKind, encode_awareness, sync_message
 
 BAD_FRAMES = {

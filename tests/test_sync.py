@@ -11,7 +11,7 @@ from serverprocess import ROOT
 from waiting import eventually
 
 from client.sheet import SheetClosed, open_sheet
-from persistence.update_log import updates
+from persistence.store.tables import updates
 
 
 async def test_node_and_python_clients_see_each_other(server):

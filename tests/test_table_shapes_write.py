@@ -26,9 +26,9 @@ from persistence.db_errors import is_transient
 from persistence.document import populate, row_key
 from persistence.schema import UnsupportedTableError, reflect_table
 from persistence.sheet_replica import SheetReplica
+from persistence.store.migrate import prepare as prepare_store
 from persistence.table_rows import fetch_rows
 from persistence.table_writer import FlushResult, TableWriter
-from persistence.update_log import UpdateLog
 
 
 class Harness:
@@ -36,7 +36,7 @@ class Harness:
 
     def __init__(self, url: str, table: str) -> None:
         self.engine = create_engine(url)
-        UpdateLog(self.engine)  # Cellsync's own tables
+        prepare_store(self.engine)  # Cellsync's own tables
         try:
             self.schema = reflect_table(self.engine, table)
         except UnsupportedTableError as exc:

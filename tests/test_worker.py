@@ -17,9 +17,9 @@ from persistence.database import create_engine
 from persistence.document import populate, row_key, same
 from persistence.schema import reflect_table
 from persistence.sheet_replica import SheetReplica
+from persistence.store.migrate import prepare as prepare_store
 from persistence.table_rows import fetch_rows
 from persistence.table_writer import TableWriter
-from persistence.update_log import UpdateLog
 
 CONSTRAINED = [
     "CREATE TABLE parents (id INTEGER PRIMARY KEY, label VARCHAR(20))",
@@ -257,7 +257,7 @@ def test_a_row_inserted_before_a_crash_is_not_inserted_again(database_url):
     schema = reflect_table(engine, "notes")
     doc = Doc()
     populate(doc, schema, [])
-    UpdateLog(engine)  # creates Cellsync's tables
+    prepare_store(engine)  # Cellsync's tables
     replica = SheetReplica(doc.get_update(), "id")
     with replica.doc.transaction():
         replica.rows["client-row"] = Map({"id": None, "body": "hello"})

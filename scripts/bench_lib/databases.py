@@ -112,10 +112,12 @@ def install_watch(url: str) -> None:
     SQLite), before the server opens the sheet."""
     from persistence.database import create_engine
     from persistence.schema import reflect_table
+    from persistence.store.migrate import prepare
     from persistence.table_watch import watch
 
     engine = create_engine(url)
     try:
+        prepare(engine)  # as `cellsync watch` does: SQLite's triggers write cellsync_changes
         watch(engine, reflect_table(engine, TABLE))
     finally:
         engine.dispose()

@@ -31,6 +31,7 @@ def installed(tmp_path_factory) -> Path:
     wheel = next((work / "dist").glob("cellsync-*.whl"))
     with zipfile.ZipFile(wheel) as built:
         assert "client/web/dist/sheet.js" in built.namelist()
+        assert "persistence/store/migrations/versions/0001_baseline.py" in built.namelist()
     venv.create(work / "venv", with_pip=True)
     sdist = next((work / "dist").glob("cellsync-*.tar.gz"))
     bin_dir = work / "venv" / "bin"
