@@ -30,7 +30,8 @@ def refuse(
 
 def drop_deleted_rows(refusals: Map, rows: Map) -> int:
     """Removes the entries of rows the document no longer has; returns how many."""
-    stale = [key for key in refusals if rows.get(key.partition("\x00")[0]) is None]
+    entries = refusals.keys()  # pycrdt types Map iteration loosely
+    stale = [key for key in entries if rows.get(key.partition("\x00")[0]) is None]
     for key in stale:
         del refusals[key]
     return len(stale)
