@@ -122,7 +122,8 @@ class PostgresClaims:
             "SELECT a.application_name, a.client_addr, a.pid FROM pg_locks l"
             " JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-            " AND l.classid = %s AND l.objid = %s",
+            " AND l.classid = %s AND l.objid = %s"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             _key(sheet),
         ).fetchone()
         if row is None:
