@@ -16,13 +16,14 @@ from rich.table import Table
 from client import sheet_commands
 from client.csv_import import BadRow
 from client.workspace import CommandError, Workspace
-from persistence import snapshots, table_watch
 from persistence.database import CellsyncDatabaseError, check_connection, create_engine, safe_url
-from persistence.db_errors import database_says
 from persistence.demo import DEMO_TABLE, create_demo_database
-from persistence.schema import TableSchema, UnsupportedTableError
 from persistence.settings import ConfigError, load_settings
 from persistence.store import migrate as store
+from persistence.store import snapshots
+from persistence.table import triggers
+from persistence.table.db_errors import database_says
+from persistence.table.schema import TableSchema, UnsupportedTableError
 from persistence.tokens import READ, WRITE, mint
 
 T = TypeVar("T")
@@ -298,14 +299,14 @@ def export(
 def watch(name: SheetName, database_url: DatabaseUrl = None, sheet: Sheets = None) -> None:
     """Install triggers so that writes other programs make to the sheet's table show up live
     (PostgreSQL: LISTEN/NOTIFY; SQLite: a change table the server polls)."""
-    table = set_watch(name, table_watch.watch, {"database_url": database_url, "sheets": sheet})
+    table = set_watch(name, triggers.watch, {"database_url": database_url, "sheets": sheet})
     typer.echo(f"watching table {table}: other programs' writes reach sheet {name} live")
 
 
 @app.command()
 def unwatch(name: SheetName, database_url: DatabaseUrl = None, sheet: Sheets = None) -> None:
     """Remove the triggers `cellsync watch` installed (the table is then compared by polling)."""
-    table = set_watch(name, table_watch.unwatch, {"database_url": database_url, "sheets": sheet})
+    table = set_watch(name, triggers.unwatch, {"database_url": database_url, "sheets": sheet})
     typer.echo(f"table {table} is no longer watched")
 
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from persistence.document import Scalar, from_cell
-from persistence.schema import Column, TableSchema
+from persistence.table.schema import Column, TableSchema
 
 Cells = dict[str, Scalar]
 

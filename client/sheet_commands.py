@@ -8,18 +8,19 @@ from pycrdt import Doc
 
 from client.csv_import import read_rows
 from client.workspace import CommandError, Workspace
-from persistence import row_edits, snapshots
+from persistence import row_edits
 from persistence.document import iter_rows, new_doc
 from persistence.records import records_of, to_csv, to_json
-from persistence.table_flush import write_document
-from persistence.table_writer import FlushResult
+from persistence.store import snapshots
+from persistence.table.write_document import write_document
+from persistence.table.write_result import WriteResult
 
 
 @dataclass(frozen=True)
 class Snapshotted:
     sheet: str
     version: int
-    result: FlushResult
+    result: WriteResult
     live: bool
 
 

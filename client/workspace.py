@@ -22,13 +22,13 @@ from client.sheet import Sheet, SheetClosed, open_sheet
 from persistence.database import check_connection, create_engine
 from persistence.document import new_doc, read_meta
 from persistence.origins import Command
-from persistence.schema import TableSchema, reflect_table
 from persistence.settings import Settings
-from persistence.sheet_store import SheetStore
 from persistence.store.migrate import prepare as prepare_store
-from persistence.table_writer import FlushResult, Refusal
+from persistence.store.sheet_store import SheetStore
+from persistence.store.update_log import UpdateLog, merge
+from persistence.table.schema import TableSchema, reflect_table
+from persistence.table.write_result import Refusal, WriteResult
 from persistence.tokens import WRITE, mint
-from persistence.update_log import UpdateLog, merge
 
 CLOSE_UNKNOWN_SHEET = 4404
 SYNC_TIMEOUT = 60.0
@@ -132,7 +132,7 @@ class Workspace:
                 return sheet.doc.get_update()
         return await asyncio.to_thread(self.store.peek, name, table)
 
-    async def flush(self, name: str) -> FlushResult:
+    async def flush(self, name: str) -> WriteResult:
         """Has the running server write the sheet's table now, from its live document: the
         CLI's copy may be older than what the server wrote, and must not revert it."""
         base = self.server.replace("ws", "http", 1).rstrip("/")
@@ -152,7 +152,7 @@ class Workspace:
             Refusal(r["key"], tuple(r["columns"]), r["reason"], {}, None)
             for r in answer["refusals"]
         ]
-        return FlushResult(
+        return WriteResult(
             refusals=refusals,
             inserted=answer["inserted"],
             updated=answer["updated"],

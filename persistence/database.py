@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from persistence.db_errors import database_says
+from persistence.table.db_errors import database_says
 
 DEFAULT_URL = "sqlite:///./cellsync.db"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")

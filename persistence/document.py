@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pycrdt import Array, Doc, Map, Transaction
 
 if TYPE_CHECKING:  # the Python client reads documents without SQLAlchemy installed
-    from persistence.schema import Column, TableSchema
+    from persistence.table.schema import Column, TableSchema
 
 SCHEMA_VERSION = 1
 META = "meta"

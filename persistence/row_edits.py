@@ -19,7 +19,7 @@ from persistence.document import (
     order_keys,
     same,
 )
-from persistence.schema import TableSchema
+from persistence.table.schema import TableSchema
 
 Cells = dict[str, Scalar]
 

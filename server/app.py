@@ -12,25 +12,25 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from persistence.database import create_engine
-from persistence.schema import unservable
 from persistence.settings import Settings
-from persistence.sheet_claims import sheet_claims
-from persistence.sheet_store import SheetStore
 from persistence.store.migrate import prepare as prepare_store
-from persistence.update_log import UpdateLog
-from server.api import api_routes
+from persistence.store.sheet_claims import sheet_claims
+from persistence.store.sheet_store import SheetStore
+from persistence.store.update_log import UpdateLog
+from persistence.table.schema import unservable
 from server.auth import policy_for
 from server.database_health import DatabaseHealth, wait_for_database
-from server.fanout import SingleProcess
-from server.log_appender import LogAppender
 from server.loop_lag import LoopLag
-from server.metrics import Metrics
-from server.pages import page_routes
-from server.rooms import Rooms
-from server.security_headers import SecurityHeaders
-from server.sheet_socket import SheetSocket
-from server.table_sync import TableSync
-from server.table_watcher import TableWatcher
+from server.routes.api import api_routes
+from server.routes.metrics import Metrics
+from server.routes.pages import page_routes
+from server.routes.security_headers import SecurityHeaders
+from server.sheets.fanout import SingleProcess
+from server.sheets.rooms import Rooms
+from server.storage.log_appender import LogAppender
+from server.storage.table_sync import TableSync
+from server.storage.table_watcher import TableWatcher
+from server.websocket.sheet_socket import SheetSocket
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import uvicorn
 
 from persistence.settings import Settings
 from server.app import create_app
-from server.websocket_transport import CellsyncWebSocketProtocol
+from server.websocket.transport import CellsyncWebSocketProtocol
 
 
 class HideTokens(logging.Filter):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import websockets
 from pycrdt import Doc, Map, YSyncMessageType
 
-from server.protocol import MessageKind, parse_awareness, parse_message, sync_message
+from server.websocket.protocol import MessageKind, parse_awareness, parse_message, sync_message
 
 
 @dataclass

@@ -29,8 +29,8 @@ from persistence.document import (
     row_key,
     to_cell,
 )
-from persistence.schema import Column, TableSchema, reflect_table
-from persistence.table_rows import fetch_rows
+from persistence.table.rows import fetch_rows
+from persistence.table.schema import Column, TableSchema, reflect_table
 
 INTEGER = Column("qty", "integer", nullable=False, readonly=False)
 NUMBER = Column("ratio", "number", nullable=True, readonly=False)

@@ -35,7 +35,7 @@ from client.sheet import Sheet, open_sheet
 from persistence.database import create_engine
 from persistence.document import row_key
 from persistence.store.tables import updates
-from server.protocol import Reader, sync_message
+from server.websocket.protocol import Reader, sync_message
 
 SHEET = "items"
 MB = 1024 * 1024

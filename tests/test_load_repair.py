@@ -7,7 +7,6 @@ from tables import create_items_table
 from test_worker import document_rows, equal, execute, table_follows, table_rows
 
 from client.sheet import open_sheet
-from persistence import load_repair
 from persistence.database import create_engine
 from persistence.document import (
     new_doc,
@@ -17,8 +16,9 @@ from persistence.document import (
     read_rows,
     refusal_key,
 )
-from persistence.schema import Column, TableSchema
-from persistence.update_log import UpdateLog
+from persistence.store.update_log import UpdateLog
+from persistence.table import load_repair
+from persistence.table.schema import Column, TableSchema
 
 
 def client_ids(doc: Doc) -> set[int]:

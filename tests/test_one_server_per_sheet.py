@@ -12,7 +12,7 @@ from waiting import eventually
 
 from client.sheet import SheetClosed, open_sheet
 from persistence.database import create_engine
-from persistence.sheet_claims import LOCK_CLASS
+from persistence.store.sheet_claims import LOCK_CLASS
 
 
 async def test_a_second_server_refuses_a_sheet_the_first_serves(database_url, tmp_path):

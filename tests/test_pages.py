@@ -5,7 +5,7 @@ import re
 import httpx
 from starlette.applications import Starlette
 
-from server.pages import IMMUTABLE, page_routes
+from server.routes.pages import IMMUTABLE, page_routes
 
 
 async def test_a_bundle_linked_by_its_digest_is_cached_for_good() -> None:

@@ -11,7 +11,7 @@ from test_hostile import attacker, awareness_frame
 from test_trust import SECRET, token
 from waiting import eventually
 
-from server.protocol import AwarenessEntry, encode_awareness
+from server.websocket.protocol import AwarenessEntry, encode_awareness
 
 CSS_ESCAPE = (
     "red; } body { background: url(http://127.0.0.1:1/leak) !important; } "

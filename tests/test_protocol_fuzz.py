@@ -17,11 +17,11 @@ from pycrdt import Array, Doc, Map, YSyncMessageType, write_var_uint
 from recording import RecordingConnection
 
 from persistence.document import ORDER, ROWS, populate
-from persistence.schema import Column, TableSchema
-from server.connection import LimitExceeded
-from server.protocol import MessageKind, ProtocolError, parse_awareness, parse_message
-from server.room import Room
-from server.sheet_document import Hooks, SheetDocument
+from persistence.table.schema import Column, TableSchema
+from server.sheets.room import Room
+from server.sheets.sheet_document import Hooks, SheetDocument
+from server.websocket.connection import LimitExceeded
+from server.websocket.protocol import MessageKind, ProtocolError, parse_awareness, parse_message
 
 FUZZ = settings(
     max_examples=150,

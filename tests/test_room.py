@@ -5,10 +5,10 @@ from recording import RecordingConnection
 from waiting import eventually
 
 from persistence.origins import Origin
-from persistence.schema import Column, TableSchema
-from server.protocol import MessageKind, parse_message, sync_message
-from server.room import Room
-from server.sheet_document import Hooks, SheetDocument
+from persistence.table.schema import Column, TableSchema
+from server.sheets.room import Room
+from server.sheets.sheet_document import Hooks, SheetDocument
+from server.websocket.protocol import MessageKind, parse_message, sync_message
 
 SCHEMA = TableSchema(
     table="s",

@@ -15,7 +15,7 @@ from waiting import eventually
 from client.sheet import open_sheet
 from persistence.database import create_engine
 from persistence.store.tables import updates
-from server.protocol import AwarenessEntry, MessageKind, encode_awareness, sync_message
+from server.websocket.protocol import AwarenessEntry, MessageKind, encode_awareness, sync_message
 
 BAD_FRAMES = {
     "random bytes": b"\x07\xff\x13\x00garbage",

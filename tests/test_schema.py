@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 from persistence.database import CellsyncDatabaseError, check_connection, create_engine
 from persistence.demo import STATUSES, create_demo_database
-from persistence.schema import (
+from persistence.table.schema import (
     Column,
     TableName,
     UnsupportedTableError,

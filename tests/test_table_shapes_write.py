@@ -20,15 +20,16 @@ from test_worker import CONSTRAINED, execute, table_follows, table_rows
 from waiting import eventually
 
 from client.sheet import open_sheet
-from persistence import shadow
 from persistence.database import create_engine
-from persistence.db_errors import is_transient
 from persistence.document import populate, row_key
-from persistence.schema import UnsupportedTableError, reflect_table
-from persistence.sheet_replica import SheetReplica
+from persistence.store import table_record
 from persistence.store.migrate import prepare as prepare_store
-from persistence.table_rows import fetch_rows
-from persistence.table_writer import FlushResult, TableWriter
+from persistence.table.db_errors import is_transient
+from persistence.table.replica import SheetReplica
+from persistence.table.rows import fetch_rows
+from persistence.table.schema import UnsupportedTableError, reflect_table
+from persistence.table.write_result import WriteResult
+from persistence.table.writer import TableWriter
 
 
 class Harness:
@@ -47,8 +48,8 @@ class Harness:
         populate(doc, self.schema, rows)
         with self.engine.begin() as conn:  # as a server does when it opens the sheet
             pk = self.schema.pk
-            written = {row_key(r[pk]): shadow.ShadowRow(r[pk], r) for r in rows}
-            shadow.write(conn, table, written, new=set(written))
+            written = {row_key(r[pk]): table_record.RecordedRow(r[pk], r) for r in rows}
+            table_record.write(conn, table, written, new=set(written))
         self.replica = SheetReplica(doc.get_update(), self.schema.pk)
         self.replica.reconcile(self.engine, table)
         self.writer = TableWriter(self.engine, table, self.schema)
@@ -67,7 +68,7 @@ class Harness:
     def row(self, key: str) -> dict[str, Any]:
         return self.replica.rows[key].to_py()
 
-    def flush(self) -> FlushResult:
+    def flush(self) -> WriteResult:
         result = self.writer.write(self.replica.take())
         self.replica.write_back(result)
         return result

@@ -12,9 +12,9 @@ from waiting import eventually
 
 from client.sheet import open_sheet
 from persistence.database import create_engine
-from persistence.schema import reflect_table
-from persistence.table_watch import is_watched
-from server.protocol import MessageKind
+from persistence.table.schema import reflect_table
+from persistence.table.triggers import is_watched
+from server.websocket.protocol import MessageKind
 
 
 def watch_items(url: str, command: str = "watch") -> None:

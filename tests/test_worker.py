@@ -15,11 +15,11 @@ from waiting import eventually
 from client.sheet import Sheet, open_sheet
 from persistence.database import create_engine
 from persistence.document import populate, row_key, same
-from persistence.schema import reflect_table
-from persistence.sheet_replica import SheetReplica
 from persistence.store.migrate import prepare as prepare_store
-from persistence.table_rows import fetch_rows
-from persistence.table_writer import TableWriter
+from persistence.table.replica import SheetReplica
+from persistence.table.rows import fetch_rows
+from persistence.table.schema import reflect_table
+from persistence.table.writer import TableWriter
 
 CONSTRAINED = [
     "CREATE TABLE parents (id INTEGER PRIMARY KEY, label VARCHAR(20))",

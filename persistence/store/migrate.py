@@ -23,7 +23,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
 from persistence.database import CellsyncDatabaseError, safe_url
-from persistence.sheet_claims import LOCK_CLASS
+from persistence.store.sheet_claims import LOCK_CLASS
 from persistence.store.tables import VERSION_TABLE, metadata
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ updates = sa.Table(
 )
 
 # What the worker last wrote to (or read from) each row of a sheet's table.
-shadow_rows = sa.Table(
+record_rows = sa.Table(
     "cellsync_rows",
     metadata,
     sa.Column("sheet", sa.String(200), primary_key=True),

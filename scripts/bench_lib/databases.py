@@ -111,9 +111,9 @@ def install_watch(url: str) -> None:
     """`cellsync watch` on the bench table: triggers (NOTIFY on PostgreSQL, a change table on
     SQLite), before the server opens the sheet."""
     from persistence.database import create_engine
-    from persistence.schema import reflect_table
     from persistence.store.migrate import prepare
-    from persistence.table_watch import watch
+    from persistence.table.schema import reflect_table
+    from persistence.table.triggers import watch
 
     engine = create_engine(url)
     try:

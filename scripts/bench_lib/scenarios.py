@@ -115,8 +115,8 @@ def table_document(url: str) -> bytes:
 
     from persistence.database import create_engine
     from persistence.document import populate
-    from persistence.schema import reflect_table
-    from persistence.table_rows import fetch_rows
+    from persistence.table.rows import fetch_rows
+    from persistence.table.schema import reflect_table
 
     engine = create_engine(url)
     try:

@@ -474,8 +474,8 @@ def run_external(
 
 def _is_watched(url: str) -> bool:
     from persistence.database import create_engine
-    from persistence.schema import reflect_table
-    from persistence.table_watch import is_watched
+    from persistence.table.schema import reflect_table
+    from persistence.table.triggers import is_watched
 
     engine = create_engine(url)
     try:

@@ -6,7 +6,7 @@ import json
 from playwright.async_api import expect
 from rawclient import RawClient
 
-from server.protocol import AwarenessEntry, encode_awareness
+from server.websocket.protocol import AwarenessEntry, encode_awareness
 
 LEAK = "/leak-through-presence"
 CSS_ESCAPE = (

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from persistence.origins import Client
-from server.websocket_transport import FRAME_WRITER, FrameWriter
+from server.websocket.transport import FRAME_WRITER, FrameWriter
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Finds what other programs wrote to a sheet's table since the worker last looked.
 
-The table is compared with the shadow record of what the worker last wrote or read: rows whose
+The table is compared with the record of what the worker last wrote or read: rows whose
 cells differ were updated by someone else, rows the record lacks were inserted, rows the table
 lacks were deleted. The worker's own writes match the record, so they never come back. The
 record is brought up to date in the same transaction. Blocking: run it on the worker thread.
@@ -15,11 +15,11 @@ from pycrdt import Doc, Map
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from persistence import shadow
 from persistence.document import ROWS, from_cell, row_key, same, to_cell
 from persistence.row_edits import RowEdits
-from persistence.schema import TableSchema, load_table
-from persistence.shadow import ShadowRow
+from persistence.store import table_record
+from persistence.store.table_record import RecordedRow
+from persistence.table.schema import TableSchema, load_table
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -60,17 +60,21 @@ class ExternalReader:
     def collect(self, pks: Iterable[str] | None = None) -> list[ExternalChange]:
         """Changes to the rows with these primary keys (as text), or to the whole table."""
         with self.engine.begin() as conn:
-            shadow.lock_sheet(conn, self.sheet)
+            table_record.lock_sheet(conn, self.sheet)
             if pks is None:
-                known = shadow.read(conn, self.sheet)
+                known = table_record.read(conn, self.sheet)
                 table = self.rows(conn, None)
             else:
                 values = [self._typed(pk) for pk in pks]
-                known = shadow.read_by_pk(conn, self.sheet, [to_cell(v, self.pk) for v in values])
+                known = table_record.read_by_pk(
+                    conn, self.sheet, [to_cell(v, self.pk) for v in values]
+                )
                 table = self.rows(conn, values)
             return self._settle(conn, table, known)
 
-    def since_written(self, conn: Connection, known: dict[str, ShadowRow]) -> list[ExternalChange]:
+    def since_written(
+        self, conn: Connection, known: dict[str, RecordedRow]
+    ) -> list[ExternalChange]:
         """In a flush's transaction, before it writes: what others changed in these rows since
         the worker wrote them, so the flush does not overwrite it. The rows stay locked until
         commit (PostgreSQL); `known` and the record are brought up to date."""
@@ -91,19 +95,19 @@ class ExternalReader:
         return self.rows(conn, pks)
 
     def _settle(
-        self, conn: Connection, table: dict[str, dict], known: dict[str, ShadowRow]
+        self, conn: Connection, table: dict[str, dict], known: dict[str, RecordedRow]
     ) -> list[ExternalChange]:
         """The differences between table and record; the record, and `known`, are made to
         match the table."""
         changes, rows, new, gone = self._compare(table, known)
-        shadow.write(conn, self.sheet, rows, new)
-        shadow.forget(conn, self.sheet, gone)
+        table_record.write(conn, self.sheet, rows, new)
+        table_record.forget(conn, self.sheet, gone)
         known.update(rows)
         for key in gone:
             del known[key]
         return changes
 
-    def _compare(self, table: dict[str, dict], known: dict[str, ShadowRow]):
+    def _compare(self, table: dict[str, dict], known: dict[str, RecordedRow]):
         by_pk = {row_key(row.pk): key for key, row in known.items()}
         changes, rows, new, gone = [], {}, set(), []
         for pk, cells in table.items():
@@ -111,7 +115,7 @@ class ExternalReader:
             if key is None:
                 key = pk
                 changes.append(ExternalChange(key, cells, inserted=True))
-                rows[key] = ShadowRow(cells[self.schema.pk], cells)
+                rows[key] = RecordedRow(cells[self.schema.pk], cells)
                 new.add(key)
                 continue
             before = known[key]
@@ -119,7 +123,7 @@ class ExternalReader:
             if changed:
                 changes.append(ExternalChange(key, changed))
                 sent = {c: v for c, v in before.sent.items() if c not in changed}
-                rows[key] = ShadowRow(before.pk, before.cells | changed, sent)
+                rows[key] = RecordedRow(before.pk, before.cells | changed, sent)
         for pk, key in by_pk.items():
             if pk not in table:
                 changes.append(ExternalChange(key, None))

@@ -13,11 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from pycrdt import Map, MapEvent, ReadTransaction, TransactionEvent
 
-from persistence import shadow
 from persistence.document import ROWS, new_doc, same
-from persistence.flush_outcome import put_outcome
 from persistence.origins import FROM_TABLE, table_must_follow
-from persistence.table_writer import FlushResult, RowState
+from persistence.store import table_record
+from persistence.table.outcome import put_outcome
+from persistence.table.write_result import RowState, WriteResult
 
 
 class SheetReplica:
@@ -41,7 +41,7 @@ class SheetReplica:
         """Marks every row where the document and the last written state disagree: after a
         crash, this is what the log holds and the table lacks."""
         with engine.connect() as conn:
-            written = shadow.read(conn, sheet)
+            written = table_record.read(conn, sheet)
         # All rows in one read of yrs's JSON, 3x faster than a to_py() per row. JSON blurs 3.0
         # and 3, which `same` does not tell apart either.
         current = {k: v for k, v in json.loads(str(self.rows)).items() if isinstance(v, dict)}
@@ -74,7 +74,7 @@ class SheetReplica:
         """Monotonic time the oldest of them was first refused: the table lags since then."""
         return min((since for _, since in list(self._refused_inserts.values())), default=None)
 
-    def settle(self, result: FlushResult) -> None:
+    def settle(self, result: WriteResult) -> None:
         """Remembers each new row the database refused as it is now, so that it is not tried
         again until someone changes it. Run right after the flush, before any other update."""
         for key in result.written:
@@ -85,7 +85,7 @@ class SheetReplica:
                 _, since = self._refused_inserts.get(refusal.key, ("", time.monotonic()))
                 self._refused_inserts[refusal.key] = (_fingerprint(cells), since)
 
-    def write_back(self, result: FlushResult) -> bytes | None:
+    def write_back(self, result: WriteResult) -> bytes | None:
         """Settles the flush and puts its outcome into this document (where no room holds the
         sheet); returns the update, if any."""
         self.settle(result)

@@ -11,8 +11,8 @@ by the dialect; no user text reaches SQL.
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from persistence.schema import TableSchema
 from persistence.store.tables import changes
+from persistence.table.schema import TableSchema
 
 CHANNEL = "cellsync_changes"
 TRIGGER = "cellsync_watch"

@@ -15,10 +15,11 @@ from typing import TypeVar
 from pycrdt import YSyncMessageType
 
 from persistence.origins import Client, Origin
-from persistence.update_log import merge
-from server.connection import Connection
-from server.presence import Presence
-from server.protocol import (
+from persistence.store.update_log import merge
+from server.sheets.presence import Presence
+from server.sheets.sheet_document import SheetDocument
+from server.websocket.connection import Connection
+from server.websocket.protocol import (
     AwarenessEntry,
     MessageKind,
     ProtocolError,
@@ -27,8 +28,7 @@ from server.protocol import (
     parse_message,
     sync_message,
 )
-from server.sheet_document import SheetDocument
-from server.websocket_transport import encode_frame
+from server.websocket.transport import encode_frame
 
 log = logging.getLogger(__name__)
 

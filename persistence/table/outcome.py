@@ -11,12 +11,12 @@ from pycrdt import Array, Doc, Map
 
 from persistence import row_edits
 from persistence.document import ORDER, REFUSALS, ROWS, refusal_key, same
-from persistence.external_changes import as_edits
 from persistence.refusals import drop_deleted_rows, refuse
-from persistence.table_writer import FlushResult, Refusal
+from persistence.table.external_changes import as_edits
+from persistence.table.write_result import Refusal, WriteResult
 
 
-def put_outcome(doc: Doc, result: FlushResult, pk: str) -> None:
+def put_outcome(doc: Doc, result: WriteResult, pk: str) -> None:
     """Makes the outcome's edits in one transaction."""
     rows = doc.get(ROWS, type=Map)
     refusals = doc.get(REFUSALS, type=Map)

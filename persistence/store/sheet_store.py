@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from persistence import load_repair, shadow
 from persistence.document import Scalar, new_doc, populate, row_key
-from persistence.load_repair import Repair
-from persistence.schema import TableSchema, reflect_table
-from persistence.shadow import ShadowRow
-from persistence.table_rows import fetch_rows
-from persistence.update_log import LoggedDocument, UpdateLog, merge
+from persistence.store import table_record
+from persistence.store.table_record import RecordedRow
+from persistence.store.update_log import LoggedDocument, UpdateLog, merge
+from persistence.table import load_repair
+from persistence.table.load_repair import Repair
+from persistence.table.rows import fetch_rows
+from persistence.table.schema import TableSchema, reflect_table
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,14 @@ class SheetStore:
         if logged is not None:
             return self._repaired(sheet, schema, logged)
         update, rows = _from_table(self.engine, schema)
-        written = {row_key(row[schema.pk]): ShadowRow(row[schema.pk], row) for row in rows}
+        written = {row_key(row[schema.pk]): RecordedRow(row[schema.pk], row) for row in rows}
         with self.engine.begin() as conn:
-            shadow.lock_sheet(conn, sheet)
+            table_record.lock_sheet(conn, sheet)
             logged = self.update_log.load(sheet, conn)  # another process may have been first
             if logged is not None:
                 return OpenedSheet(logged.update, logged.rows, schema)
             self.update_log.append({sheet: update}, conn)
-            shadow.write(conn, sheet, written, new=set(written))
+            table_record.write(conn, sheet, written, new=set(written))
         return OpenedSheet(update, 1, schema)
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
@@ -65,7 +66,7 @@ class SheetStore:
         if not edits:
             return OpenedSheet(logged.update, logged.rows, schema)
         with self.engine.begin() as conn:
-            shadow.lock_sheet(conn, sheet)
+            table_record.lock_sheet(conn, sheet)
             self.update_log.append({sheet: merge(edits)}, conn)
             if repair.rows_changed:
                 _follow_record(conn, sheet, schema, repair)
@@ -75,7 +76,9 @@ class SheetStore:
     def recorded_rows(self, sheet: str, keys: set[str]) -> dict[str, dict]:
         """Rows as the table last held them (written to it or read from it), by row key."""
         with self.engine.connect() as conn:
-            return {key: row.cells for key, row in shadow.read(conn, sheet, list(keys)).items()}
+            return {
+                key: row.cells for key, row in table_record.read(conn, sheet, list(keys)).items()
+            }
 
     def peek(self, sheet: str, table: str) -> bytes:
         """The document `open` would return, writing nothing: readers (the HTTP API, export)
@@ -93,19 +96,21 @@ def _table_rows(engine: sa.Engine, schema: TableSchema) -> load_repair.TableRows
 def _follow_record(conn: sa.Connection, sheet: str, schema: TableSchema, repair: Repair) -> None:
     """The record of written rows after a repair: another table's rows, or the same rows
     without dropped columns and with the new ones as the table holds them."""
-    written = shadow.read(conn, sheet)
+    written = table_record.read(conn, sheet)
     if repair.new_table is not None:
-        shadow.forget(conn, sheet, list(written))
-        rows = {key: ShadowRow(cells[schema.pk], cells) for key, cells in repair.new_table.items()}
-        shadow.write(conn, sheet, rows, new=set(rows))
+        table_record.forget(conn, sheet, list(written))
+        rows = {
+            key: RecordedRow(cells[schema.pk], cells) for key, cells in repair.new_table.items()
+        }
+        table_record.write(conn, sheet, rows, new=set(rows))
         return
     names = {column.name for column in schema.columns}
     changed = {}
     for key, row in written.items():
         cells = {c: v for c, v in row.cells.items() if c in names} | repair.filled.get(key, {})
         if cells != row.cells:
-            changed[key] = ShadowRow(row.pk, cells)
-    shadow.write(conn, sheet, changed, new=set())
+            changed[key] = RecordedRow(row.pk, cells)
+    table_record.write(conn, sheet, changed, new=set())
 
 
 def _from_table(engine: sa.Engine, schema: TableSchema) -> tuple[bytes, list[dict[str, Scalar]]]:

@@ -14,14 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from persistence.store.tables import shadow_rows, sheet_locks
+from persistence.store.tables import record_rows, sheet_locks
 
 # Kept inside the cells' JSON, so that records written before it existed read the same.
 _SENT = "\x00sent"
 
 
 @dataclass(frozen=True)
-class ShadowRow:
+class RecordedRow:
     pk: Any
     cells: dict[str, Any]  # what the table stored
     # Cells the table stored differently from what the document sent (column -> the value
@@ -33,7 +33,7 @@ class ShadowRow:
         return json.dumps(self.cells | ({_SENT: self.sent} if self.sent else {}))
 
     @classmethod
-    def from_json(cls, pk: str, cells: str) -> "ShadowRow":
+    def from_json(cls, pk: str, cells: str) -> "RecordedRow":
         values = json.loads(cells)
         return cls(json.loads(pk), values, values.pop(_SENT, {}))
 
@@ -48,21 +48,21 @@ def lock_sheet(conn: Connection, sheet: str) -> None:
         conn.execute(sheet_locks.insert().values(sheet=sheet, flushed_at=sa.func.now()))
 
 
-def read(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> dict[str, ShadowRow]:
+def read(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> dict[str, RecordedRow]:
     """The record of the given rows (all rows when `keys` is None), by row key."""
-    return _select(conn, sheet, shadow_rows.c.row_key, None if keys is None else list(keys))
+    return _select(conn, sheet, record_rows.c.row_key, None if keys is None else list(keys))
 
 
-def read_by_pk(conn: Connection, sheet: str, pks: Iterable[Any]) -> dict[str, ShadowRow]:
+def read_by_pk(conn: Connection, sheet: str, pks: Iterable[Any]) -> dict[str, RecordedRow]:
     """The record of the rows with these primary-key values, by row key."""
-    return _select(conn, sheet, shadow_rows.c.pk, [json.dumps(pk) for pk in pks])
+    return _select(conn, sheet, record_rows.c.pk, [json.dumps(pk) for pk in pks])
 
 
 def _select(
     conn: Connection, sheet: str, column: sa.Column, values: list[str] | None
-) -> dict[str, ShadowRow]:
-    query = sa.select(shadow_rows.c.row_key, shadow_rows.c.pk, shadow_rows.c.cells).where(
-        shadow_rows.c.sheet == sheet
+) -> dict[str, RecordedRow]:
+    query = sa.select(record_rows.c.row_key, record_rows.c.pk, record_rows.c.cells).where(
+        record_rows.c.sheet == sheet
     )
     if values is None:
         rows = conn.execute(query).all()
@@ -70,10 +70,10 @@ def _select(
         rows = []
         for start in range(0, len(values), 500):
             rows += conn.execute(query.where(column.in_(values[start : start + 500]))).all()
-    return {r.row_key: ShadowRow.from_json(r.pk, r.cells) for r in rows}
+    return {r.row_key: RecordedRow.from_json(r.pk, r.cells) for r in rows}
 
 
-def write(conn: Connection, sheet: str, rows: dict[str, ShadowRow], new: set[str]) -> None:
+def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[str]) -> None:
     """Records rows after they were written: `new` ones are inserted, the others updated."""
     values = [
         {"s": sheet, "k": key, "p": json.dumps(row.pk), "c": row.to_json()}
@@ -83,7 +83,7 @@ def write(conn: Connection, sheet: str, rows: dict[str, ShadowRow], new: set[str
     updates = [v for v in values if v["k"] not in new]
     if inserts:
         conn.execute(
-            shadow_rows.insert().values(
+            record_rows.insert().values(
                 sheet=sa.bindparam("s"),
                 row_key=sa.bindparam("k"),
                 pk=sa.bindparam("p"),
@@ -93,9 +93,9 @@ def write(conn: Connection, sheet: str, rows: dict[str, ShadowRow], new: set[str
         )
     if updates:
         conn.execute(
-            shadow_rows.update()
-            .where(shadow_rows.c.sheet == sa.bindparam("s"))
-            .where(shadow_rows.c.row_key == sa.bindparam("k"))
+            record_rows.update()
+            .where(record_rows.c.sheet == sa.bindparam("s"))
+            .where(record_rows.c.row_key == sa.bindparam("k"))
             .values(cells=sa.bindparam("c")),
             updates,
         )
@@ -105,7 +105,7 @@ def forget(conn: Connection, sheet: str, keys: Iterable[str]) -> None:
     keys = list(keys)
     for start in range(0, len(keys), 500):
         conn.execute(
-            shadow_rows.delete()
-            .where(shadow_rows.c.sheet == sheet)
-            .where(shadow_rows.c.row_key.in_(keys[start : start + 500]))
+            record_rows.delete()
+            .where(record_rows.c.sheet == sheet)
+            .where(record_rows.c.row_key.in_(keys[start : start + 500]))
         )

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from persistence.update_log import UpdateLog, merge
+from persistence.store.update_log import UpdateLog, merge
 from server.database_health import Backoff, DatabaseHealth
 
 log = logging.getLogger(__name__)

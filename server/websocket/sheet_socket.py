@@ -15,19 +15,19 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket
 
 from persistence.settings import Settings
-from persistence.sheet_claims import SheetTaken
+from persistence.store.sheet_claims import SheetTaken
 from persistence.tokens import Grant
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
-from server.connection import (
+from server.sheets.room import Room
+from server.sheets.rooms import Rooms, SheetUnavailable, UnknownSheet
+from server.websocket.connection import (
     CLOSE_TOO_MANY,
     Connection,
     LimitExceeded,
     MissingFrameWriter,
     peer_address,
 )
-from server.protocol import ProtocolError
-from server.room import Room
-from server.rooms import Rooms, SheetUnavailable, UnknownSheet
+from server.websocket.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
 

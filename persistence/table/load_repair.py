@@ -26,7 +26,7 @@ from persistence.document import (
     row_key,
 )
 from persistence.refusals import drop_deleted_rows
-from persistence.schema import TableSchema
+from persistence.table.schema import TableSchema
 
 Cells = dict[str, Scalar]
 TableRows = dict[str, Cells]  # row key (str of the primary key) -> the table's cells

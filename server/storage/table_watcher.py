@@ -15,10 +15,10 @@ import psycopg
 import sqlalchemy as sa
 
 from persistence.database import psycopg_params
-from persistence.table_watch import CHANNEL, changed_since
+from persistence.table.triggers import CHANNEL, changed_since
 from server.database_health import Backoff
-from server.rooms import Rooms
-from server.table_sync import TableSync
+from server.sheets.rooms import Rooms
+from server.storage.table_sync import TableSync
 
 log = logging.getLogger(__name__)
 

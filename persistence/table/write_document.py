@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from persistence.schema import TableSchema
-from persistence.sheet_replica import SheetReplica
-from persistence.table_writer import FlushResult, TableWriter
+from persistence.table.replica import SheetReplica
+from persistence.table.schema import TableSchema
+from persistence.table.write_result import WriteResult
+from persistence.table.writer import TableWriter
 
 
 @dataclass(frozen=True)
 class TableFlush:
-    result: FlushResult
+    result: WriteResult
     write_back: bytes | None  # the outcome as a document update, for every client to see
 
 

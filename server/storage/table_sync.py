@@ -23,16 +23,17 @@ from itertools import groupby
 import sqlalchemy as sa
 
 from persistence import row_edits
-from persistence.external_changes import ExternalReader, as_edits
-from persistence.flush_outcome import put_outcome
 from persistence.origins import FROM_TABLE, Origin, table_must_follow
-from persistence.sheet_replica import SheetReplica
-from persistence.table_watch import is_watched
-from persistence.table_writer import FlushResult, TableWriter
-from persistence.update_log import merge
+from persistence.store.update_log import merge
+from persistence.table.external_changes import ExternalReader, as_edits
+from persistence.table.outcome import put_outcome
+from persistence.table.replica import SheetReplica
+from persistence.table.triggers import is_watched
+from persistence.table.write_result import WriteResult
+from persistence.table.writer import TableWriter
 from server.database_health import Backoff, DatabaseHealth, is_database_error
-from server.sheet_document import SheetDocument
-from server.write_schedule import WriteSchedule
+from server.sheets.sheet_document import SheetDocument
+from server.storage.write_schedule import WriteSchedule
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class _Sheet:
     document: SheetDocument
     schedule: WriteSchedule
     reads: _Reads = field(default_factory=_Reads)
-    writing: asyncio.Task[FlushResult | None] | None = None
+    writing: asyncio.Task[WriteResult | None] | None = None
     in_flight: tuple[float, int] | None = None  # the write under way: its oldest change, rows
     last_refusal: str | None = None
     incoming: list[tuple[bytes, Origin]] = field(default_factory=list)  # for the worker thread
@@ -98,7 +99,7 @@ class TableSync:
         self.max_delay = max_delay
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellsync-table")
         self._sheets: dict[str, _Sheet] = {}
-        self.on_write: list[Callable[[str, FlushResult, float], None]] = []
+        self.on_write: list[Callable[[str, WriteResult, float], None]] = []
 
     def attach(self, document: SheetDocument) -> None:
         """Starts following a sheet's document; the first write writes whatever the log holds
@@ -148,7 +149,7 @@ class TableSync:
         for source in (f"sheet {name}: table write", f"sheet {name}: table read"):
             self.health.succeeded(source)  # no longer this server's trouble
 
-    async def write_now(self, name: str) -> FlushResult | None:
+    async def write_now(self, name: str) -> WriteResult | None:
         """Writes the sheet's pending changes now (waiting for a write under way); None when
         the write failed (it is retried)."""
         sheet = self._sheets[name]
@@ -192,7 +193,7 @@ class TableSync:
         sheet.schedule.writing = True
         sheet.writing = asyncio.ensure_future(self._write(sheet))
 
-    async def _write(self, sheet: _Sheet) -> FlushResult | None:
+    async def _write(self, sheet: _Sheet) -> WriteResult | None:
         schedule = sheet.schedule
         schedule.writing = True
         started = time.perf_counter()
@@ -290,7 +291,7 @@ class TableSync:
         finally:
             reads.running = None
 
-    def _write_rows(self, sheet: _Sheet, update: bytes | None) -> FlushResult:
+    def _write_rows(self, sheet: _Sheet, update: bytes | None) -> WriteResult:
         """On the worker thread: dirty rows to the table (starting the replica from `update`
         if its start failed)."""
         if sheet.replica is None:

@@ -11,17 +11,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from persistence.schema import MissingTableError, UnsupportedTableError
-from persistence.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
-from persistence.sheet_store import SheetStore
-from persistence.table_writer import FlushResult
+from persistence.store.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
+from persistence.store.sheet_store import SheetStore
+from persistence.table.schema import MissingTableError, UnsupportedTableError
+from persistence.table.write_result import WriteResult
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
-from server.document_guard import RecordedRows
-from server.fanout import Fanout
-from server.log_appender import LogAppender
-from server.room import Room, Traffic
-from server.sheet_document import Hooks, SheetDocument
-from server.table_sync import TableSync
+from server.sheets.document_guard import RecordedRows
+from server.sheets.fanout import Fanout
+from server.sheets.room import Room, Traffic
+from server.sheets.sheet_document import Hooks, SheetDocument
+from server.storage.log_appender import LogAppender
+from server.storage.table_sync import TableSync
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Rooms:
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
 
-    async def write_now(self, name: str) -> FlushResult:
+    async def write_now(self, name: str) -> WriteResult:
         """Writes the live sheet's table and log now, from its document."""
         if self.live(name) is None:
             raise SheetUnavailable(name, "it is not open on this server")

@@ -14,8 +14,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from persistence.table_writer import FlushResult
-from server.rooms import Rooms
+from persistence.table.write_result import WriteResult
+from server.sheets.rooms import Rooms
 
 TRAFFIC = {
     "updates_in": ("cellsync_updates_received", "Updates received from clients"),
@@ -55,7 +55,7 @@ class Metrics:
             sample("cellsync_last_flush_timestamp_seconds", labels),
         )
 
-    def _written(self, sheet: str, result: FlushResult, seconds: float) -> None:
+    def _written(self, sheet: str, result: WriteResult, seconds: float) -> None:
         self.flush_seconds.labels(sheet).observe(seconds)
         self.rows_written.labels(sheet).inc(result.rows_written)
         self.refused.labels(sheet).inc(len(result.refusals))

@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from persistence.records import Record, records_of, to_csv
-from persistence.schema import UnsupportedTableError
+from persistence.table.schema import UnsupportedTableError
 from persistence.tokens import Grant
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
-from server.metrics import Metrics
-from server.rooms import Rooms, SheetUnavailable
+from server.routes.metrics import Metrics
+from server.sheets.rooms import Rooms, SheetUnavailable
 
 
 def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[BaseRoute]:

@@ -1,83 +1,36 @@
-"""Writes changed document rows into the user's table: one transaction per flush.
+"""Writes changed document rows into the user's table: one transaction per write.
 
-Only cells that differ from what was last written (the shadow record) are written: UPDATE of
-the changed cells, INSERT of new rows with the cells a user set (the table's defaults fill the
+Only cells that differ from what was last written (the record) are written: UPDATE of the
+changed cells, INSERT of new rows with the cells a user set (the table's defaults fill the
 rest), DELETE of removed rows. What the table stored is read back in the same transaction
-(RETURNING for an INSERT, a read after an UPDATE) into the record, and where it differs from
-what was sent (defaults, generated keys, rounded decimals, normalised timestamps) into the
-document, through the flush's result.
+(RETURNING for an INSERT, a read after an UPDATE, `read_back`) into the record, and where it
+differs from what was sent (defaults, generated keys, rounded decimals, normalised timestamps)
+into the document, through the `WriteResult`.
 
-Statements run batched; when the database refuses a batch, its rows are retried one by one in
-savepoints, and a refused row's changed cells one by one, so that only the cells the database
-refuses are refused, each with its reason, and every other cell is written. Deferred
-constraints are checked at each statement (deferred_checks). Passing trouble (a lost
-connection, a deadlock, a timeout) is never a refusal: it fails the whole flush, which the
-worker tries again. Cells another program changed since the last write (not yet read back)
-keep the table's value: the flush returns them for the document. Blocking: run it in a worker
-thread.
+Statements run batched in savepoints (`savepoints`): only the rows, then the cells, the
+database refuses are refused, each with its reason; deferred constraints are checked at each
+statement (`deferred_checks`). Passing trouble fails the whole write, which is tried again.
+Cells another program changed since the last write keep the table's value. Blocking: run it
+in a worker thread.
 """
 
-import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 
-from persistence import shadow
-from persistence.db_errors import database_says, is_transient
-from persistence.deferred_checks import ConstraintViolation, DeferredChecks
 from persistence.document import from_cell, row_key, same
-from persistence.external_changes import ExternalChange, ExternalReader
-from persistence.schema import TableSchema, filled_by_database, load_table
-from persistence.shadow import ShadowRow
-from persistence.table_watch import TRIGGER as WATCH_TRIGGER
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RowState:
-    """A dirty row as the document holds it now; `cells` is None for a deleted row."""
-
-    key: str
-    cells: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Cells the database (or the column type) would not take."""
-
-    key: str
-    columns: tuple[str, ...]
-    reason: str
-    values: dict[str, Any]  # the refused values, as the document held them
-    restore: ShadowRow | None  # what the table still holds; None for a row never written
-    deleted: bool = False  # a refused DELETE: the row must come back
-
-
-@dataclass
-class FlushResult:
-    written: dict[str, set[str]] = field(default_factory=dict)  # row key -> columns written
-    pks: dict[str, Any] = field(default_factory=dict)  # new rows' keys -> pk for the document
-    # Row key -> column -> (the value the document held, the value the table stored): cells
-    # the document must show as stored, unless it changed them again meanwhile.
-    stored: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
-    refusals: list[Refusal] = field(default_factory=list)
-    # New rows not inserted yet: key -> the required columns still empty. Not refusals: their
-    # users are still filling them in; the row is tried again when it changes.
-    waiting: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    external: list[ExternalChange] = field(default_factory=list)  # found in the table, kept
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-    @property
-    def rows_written(self) -> int:
-        return self.inserted + self.updated + self.deleted
+from persistence.store import table_record
+from persistence.store.table_record import RecordedRow
+from persistence.table.deferred_checks import DeferredChecks
+from persistence.table.external_changes import ExternalReader
+from persistence.table.read_back import exact_columns
+from persistence.table.savepoints import Savepoints
+from persistence.table.schema import TableSchema, filled_by_database, load_table
+from persistence.table.write_result import Refusal, RowState, WriteResult
 
 
 @dataclass
@@ -85,7 +38,7 @@ class _Write:
     key: str
     params: dict[str, Any]  # converted values, by column name
     cells: dict[str, Any]  # the same values as document cells
-    before: ShadowRow | None
+    before: RecordedRow | None
     stored: dict[str, Any] | None = None  # the whole row as the table stored it
 
 
@@ -100,25 +53,21 @@ class TableWriter:
         # SQLAlchemy refuse it as the sentinel that orders a batch INSERT's RETURNING rows.
         self.pk.nullable = False
         self.generated = {c.name for c in self.table.c if filled_by_database(c)}
-        # An UPDATE is read back unless the table stores exactly what it was sent: only those
-        # columns are written, and no trigger or computed column changes anything else.
-        self.exact = {c.name for c in self.table.c if isinstance(c.type, _EXACT_TYPES)}
-        self.exact -= {c.name for c in self.table.c if isinstance(c.type, _PADDED_TYPES)}
-        if _has_triggers(engine, self.table) or any(c.computed for c in self.table.c):
-            self.exact = set()
+        self.exact = exact_columns(engine, self.table)  # an UPDATE of only these is not read back
         self.columns = {c.name: c for c in schema.columns}
         self.external = ExternalReader(engine, sheet, schema)
         self.deferred = DeferredChecks(engine, self.table)
+        self.savepoints = Savepoints(sheet, self.deferred)
 
-    def write(self, changes: Iterable[RowState]) -> FlushResult:
+    def write(self, changes: Iterable[RowState]) -> WriteResult:
         changes = list(changes)
-        result = FlushResult()
+        result = WriteResult()
         if not changes:
             return result
         with self.engine.begin() as conn:
             self.deferred.start(conn)
-            shadow.lock_sheet(conn, self.sheet)
-            known = shadow.read(conn, self.sheet, [c.key for c in changes])
+            table_record.lock_sheet(conn, self.sheet)
+            known = table_record.read(conn, self.sheet, [c.key for c in changes])
             result.external = self.external.since_written(conn, known)
             inserts, updates, deletes = self._plan(changes, known, result)
             self._delete(conn, deletes, result)
@@ -127,11 +76,11 @@ class TableWriter:
         return result
 
     def _plan(
-        self, changes: list[RowState], known: dict[str, ShadowRow], result: FlushResult
-    ) -> tuple[list[_Write], list[_Write], list[tuple[str, ShadowRow]]]:
+        self, changes: list[RowState], known: dict[str, RecordedRow], result: WriteResult
+    ) -> tuple[list[_Write], list[_Write], list[tuple[str, RecordedRow]]]:
         inserts: list[_Write] = []
         updates: list[_Write] = []
-        deletes: list[tuple[str, ShadowRow]] = []
+        deletes: list[tuple[str, RecordedRow]] = []
         outside = {change.key: change.cells for change in result.external}
         for change in changes:
             before = known.get(change.key)
@@ -176,7 +125,7 @@ class TableWriter:
         return column != self.schema.pk and self.columns[column].readonly
 
     def _convert(
-        self, key: str, cells: dict[str, Any], before: ShadowRow | None, result: FlushResult
+        self, key: str, cells: dict[str, Any], before: RecordedRow | None, result: WriteResult
     ) -> _Write | None:
         if before is None:
             empty = tuple(
@@ -200,21 +149,21 @@ class TableWriter:
         return _Write(key, params, cells, before)
 
     def _delete(
-        self, conn: Connection, deletes: list[tuple[str, ShadowRow]], result: FlushResult
+        self, conn: Connection, deletes: list[tuple[str, RecordedRow]], result: WriteResult
     ) -> None:
-        def run(batch: list[tuple[str, ShadowRow]]) -> None:
+        def run(batch: list[tuple[str, RecordedRow]]) -> None:
             pks = [self._pk_param(row.pk) for _, row in batch]
             conn.execute(self.table.delete().where(self.pk.in_(pks)))
 
-        for batch, refused in self._isolated(conn, deletes, run):
+        for batch, refused in self.savepoints.isolated(conn, deletes, run):
             if refused is None:
-                shadow.forget(conn, self.sheet, [key for key, _ in batch])
+                table_record.forget(conn, self.sheet, [key for key, _ in batch])
                 result.deleted += len(batch)
             else:
                 key, row = batch[0]
                 result.refusals.append(Refusal(key, (), refused, {}, row, deleted=True))
 
-    def _update(self, conn: Connection, updates: list[_Write], result: FlushResult) -> None:
+    def _update(self, conn: Connection, updates: list[_Write], result: WriteResult) -> None:
         for group in _by_columns(updates):
             self._record(conn, group, lambda batch: self._run_update(conn, batch), result, False)
 
@@ -240,7 +189,7 @@ class TableWriter:
         for write in batch:
             write.stored = stored.get(row_key(_updated(write).pk))
 
-    def _insert(self, conn: Connection, inserts: list[_Write], result: FlushResult) -> None:
+    def _insert(self, conn: Connection, inserts: list[_Write], result: WriteResult) -> None:
         for group in _by_columns(inserts):
             self._record(conn, group, lambda batch: self._run_insert(conn, batch), result, True)
 
@@ -253,9 +202,9 @@ class TableWriter:
         for write, row in zip(batch, rows, strict=True):
             write.stored = self.external.cells(row)
 
-    def _record(self, conn, group: list[_Write], run, result: FlushResult, inserted: bool) -> None:
+    def _record(self, conn, group: list[_Write], run, result: WriteResult, inserted: bool) -> None:
         """Runs a batch of writes in isolation and records what they did."""
-        for batch, refused in self._isolated(conn, group, run):
+        for batch, refused in self.savepoints.isolated(conn, group, run):
             if refused is None:
                 self._written(conn, batch, result, inserted)
             elif inserted:
@@ -269,7 +218,7 @@ class TableWriter:
                 )
 
     def _narrow_insert(
-        self, conn: Connection, write: _Write, reason: str, run, result: FlushResult
+        self, conn: Connection, write: _Write, reason: str, run, result: WriteResult
     ) -> None:
         """A refused new row, tried without each of its cells but the key in turn: when one
         is the cause, the row is inserted without it and that cell alone is refused. Otherwise
@@ -281,14 +230,14 @@ class TableWriter:
                 {c: v for c, v in write.cells.items() if c != column},
                 None,
             )
-            if self._attempt(conn, [part], run) is None:
+            if self.savepoints.attempt(conn, [part], run) is None:
                 row = self._written(conn, [part], result, inserted=True)[write.key]
                 cells = {column: write.cells[column]}
                 result.refusals.append(Refusal(write.key, (column,), reason, cells, row))
                 return
         result.refusals.append(Refusal(write.key, tuple(write.params), reason, write.cells, None))
 
-    def _narrow(self, conn: Connection, write: _Write, run, result: FlushResult) -> None:
+    def _narrow(self, conn: Connection, write: _Write, run, result: WriteResult) -> None:
         """A refused row's changed cells, each tried alone: the others are written, and each
         cell the database refuses is refused with its own reason (a rare path)."""
         before, written = write.before, False
@@ -296,7 +245,7 @@ class TableWriter:
             part = _Write(
                 write.key, {column: write.params[column]}, {column: write.cells[column]}, before
             )
-            for _, refused in self._isolated(conn, [part], run):
+            for _, refused in self.savepoints.isolated(conn, [part], run):
                 if refused is None:
                     rows = self._written(conn, [part], result, inserted=False, count=False)
                     before, written = rows[write.key], True
@@ -309,20 +258,20 @@ class TableWriter:
         self,
         conn: Connection,
         batch: list[_Write],
-        result: FlushResult,
+        result: WriteResult,
         inserted: bool,
         count: bool = True,
-    ) -> dict[str, ShadowRow]:
+    ) -> dict[str, RecordedRow]:
         """Records what the batch wrote, in the record and in the result."""
         rows = {write.key: self._stored(write, result) for write in batch}
-        shadow.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
+        table_record.write(conn, self.sheet, rows, new=set(rows) if inserted else set())
         if count and inserted:
             result.inserted += len(batch)
         elif count:
             result.updated += len(batch)
         return rows
 
-    def _stored(self, write: _Write, result: FlushResult) -> ShadowRow:
+    def _stored(self, write: _Write, result: WriteResult) -> RecordedRow:
         """The row's new record, from what the table stored; puts what differs from what the
         document held into the result."""
         before = write.before
@@ -340,44 +289,13 @@ class TableWriter:
         if before is None:
             result.pks[write.key] = pk
         kept = {c: v for c, v in before.sent.items() if c not in write.cells} if before else {}
-        return ShadowRow(pk, stored, kept | {c: sent for c, (sent, _) in differ.items()})
-
-    def _isolated(self, conn: Connection, items: list, run) -> Iterator[tuple[list, str | None]]:
-        """Yields (batch, None) for what the database took; when it refuses the whole batch,
-        retries each item alone in a savepoint and yields ([item], reason) for each refusal.
-        Passing trouble is raised, never yielded as a refusal."""
-        if not items:
-            return
-        refused = self._attempt(conn, items, run)
-        if refused is None or len(items) == 1:
-            yield items, refused
-        else:
-            for item in items:
-                yield [item], self._attempt(conn, [item], run)
-
-    def _attempt(self, conn: Connection, items: list, run) -> str | None:
-        """Runs the writes in a savepoint: None if the database took them, else its reason."""
-        try:
-            with conn.begin_nested():
-                run(items)
-                self.deferred.check(conn)
-        except ConstraintViolation as exc:
-            reason = str(exc)
-        except DBAPIError as exc:
-            if is_transient(exc):
-                raise
-            reason = database_says(exc)
-        else:
-            return None
-        if len(items) == 1:
-            log.info("sheet %s: the database refused a row: %s", self.sheet, reason)
-        return reason
+        return RecordedRow(pk, stored, kept | {c: sent for c, (sent, _) in differ.items()})
 
     def _pk_param(self, pk: Any) -> Any:
         return from_cell(pk, self.columns[self.schema.pk])
 
 
-def _updated(write: _Write) -> ShadowRow:
+def _updated(write: _Write) -> RecordedRow:
     """The row an UPDATE writes: `_plan` makes an update only of a row the table had."""
     assert write.before is not None, "an update of a row the table never had"
     return write.before
@@ -389,25 +307,3 @@ def _by_columns(writes: list[_Write]) -> list[list[_Write]]:
     for write in writes:
         groups[tuple(sorted(write.params))].append(write)
     return list(groups.values())
-
-
-_EXACT_TYPES = (sa.Integer, sa.Boolean, sa.String, sa.Double)
-_PADDED_TYPES = (sa.CHAR, sa.NCHAR)  # char(n) pads what it stores
-
-
-def _has_triggers(engine: Engine, table: sa.Table) -> bool:
-    """Whether triggers other than Cellsync's own (which change no row) are on the table."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            query = (
-                "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(:t) "
-                "AND NOT tgisinternal AND tgname <> :own"
-            )
-            name = conn.dialect.identifier_preparer.format_table(table)
-        else:
-            query = (
-                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
-                "AND name NOT LIKE :own || '%'"
-            )
-            name = table.name
-        return bool(conn.execute(sa.text(query), {"t": name, "own": WATCH_TRIGGER}).scalar_one())

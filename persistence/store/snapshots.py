@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from persistence import shadow
+from persistence.store import table_record
 from persistence.store.tables import snapshots
 
 
@@ -25,7 +25,7 @@ class Snapshot:
 def record(engine: sa.Engine, sheet: str, update: bytes, rows: int, label: str | None) -> int:
     """Stores the document `update` as the sheet's next version and returns its number."""
     with engine.begin() as conn:
-        shadow.lock_sheet(conn, sheet)
+        table_record.lock_sheet(conn, sheet)
         latest = conn.execute(
             sa.select(sa.func.max(snapshots.c.version)).where(snapshots.c.sheet == sheet)
         ).scalar()

@@ -16,8 +16,8 @@ from pycrdt import Doc, Map, TransactionEvent
 
 from persistence.document import ROWS, new_doc
 from persistence.origins import REPAIR, Client, Origin
-from persistence.schema import TableSchema
-from server.document_guard import DocumentGuard, RecordedRows, Violation
+from persistence.table.schema import TableSchema
+from server.sheets.document_guard import DocumentGuard, RecordedRows, Violation
 
 log = logging.getLogger(__name__)
 

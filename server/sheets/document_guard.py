@@ -19,7 +19,7 @@ from pycrdt import Doc, Map, MapEvent, ReadTransaction
 from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, same
 from persistence.origins import Client
 from persistence.refusals import is_scalar, refuse
-from persistence.schema import TableSchema
+from persistence.table.schema import TableSchema
 
 MISSING = object()  # a cell or row that did not exist before the client's edit
 RECORDED = object()  # put back the row as the record holds it (or remove it if it has none)

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeGuard
 
-from server.connection import Connection
-from server.protocol import AwarenessEntry, ProtocolError
+from server.websocket.connection import Connection
+from server.websocket.protocol import AwarenessEntry, ProtocolError
 
 REMOVED = "null"
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")

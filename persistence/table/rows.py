@@ -8,7 +8,7 @@ import sqlalchemy
 from sqlalchemy.engine import Engine
 
 from persistence.document import Scalar, to_cell
-from persistence.schema import TableSchema, load_table
+from persistence.table.schema import TableSchema, load_table
 
 FETCH_BATCH = 1000
 
