@@ -14,22 +14,24 @@ from starlette.routing import Route, WebSocketRoute
 from persistence.database import create_engine
 from persistence.schema import unservable
 from persistence.settings import Settings
-from persistence.sheet_claims import sheet_claims
+from persistence.sheet_claims import NoClaims, sheet_claims
 from persistence.sheet_store import SheetStore
 from persistence.update_log import UpdateLog
 from server.api import api_routes
 from server.auth import policy_for
 from server.database_health import DatabaseHealth, wait_for_database
-from server.fanout import SingleProcess
+from server.fanout import Fanout, SingleProcess
 from server.log_writer import LogWriter
 from server.loop_lag import LoopLag
 from server.metrics import Metrics
 from server.pages import page_routes
+from server.redis_fanout import RedisFanout
 from server.rooms import Rooms
 from server.security_headers import SecurityHeaders
 from server.sheet_socket import SheetSocket
 from server.table_sync import TableSync
 from server.table_watcher import TableWatcher
+from server.writer_election import SoleWriter, WriterElection
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +49,28 @@ def create_app(settings: Settings) -> Starlette:
         update_log, settings.log_interval, settings.compact_after, health, settings.max_held_bytes
     )
     table_sync = TableSync(engine, settings.flush_debounce, settings.flush_max_delay, health)
+    # One process per sheet, or any number sharing every sheet through Redis: then a sheet's
+    # claim only says which of them writes its table.
+    claims = sheet_claims(engine)
+    election: SoleWriter | WriterElection = SoleWriter()
+    fanout: Fanout = SingleProcess()
+    if settings.redis_url:
+        election = WriterElection(claims)
+        fanout = RedisFanout(
+            settings.redis_url, update_log, log_writer, election, settings.max_held_bytes
+        )
+        claims = NoClaims()
     rooms = Rooms(
         settings.sheets,
         SheetStore(engine, update_log),
         log_writer,
         table_sync,
-        SingleProcess(),
+        fanout,
         health,
-        sheet_claims(engine),
+        claims,
         merge_window=settings.merge_window,
         idle_seconds=settings.idle_seconds,
+        election=election,
     )
     rooms.errors.update(unservable(engine, settings.sheets))
     for name, error in rooms.errors.items():
@@ -81,21 +95,29 @@ def create_app(settings: Settings) -> Starlette:
         watching = asyncio.create_task(watcher.run())
         claiming = asyncio.create_task(rooms.keep_claims())
         measuring = asyncio.create_task(loop_lag.run())
+        sharing = asyncio.create_task(fanout.run())
+        electing = asyncio.create_task(election.run())
         yield
-        watching.cancel()
-        claiming.cancel()
-        measuring.cancel()
+        for task in (watching, claiming, measuring, electing):
+            task.cancel()
         await rooms.close()
+        sharing.cancel()
+        await fanout.close()
         table_sync.close()
         engine.dispose()
         log.info("all pending updates written; bye")
 
     async def healthz(request: Request) -> JSONResponse:
-        """503 while any part of the server cannot reach the database, with the reason."""
+        """503 while any part of the server cannot reach the database, with the reason. Redis
+        unreachable is degraded too, but 200: this process's clients still edit together."""
         rooms_loaded = len(rooms.loaded())
         if not health.up:
             degraded = {"status": "degraded", "reason": health.reason(), "rooms": rooms_loaded}
             return JSONResponse(degraded, status_code=503)
+        shared = fanout.state()
+        if shared is not None and not shared.up:
+            degraded = {"status": "degraded", "reason": shared.reason, "rooms": rooms_loaded}
+            return JSONResponse(degraded)
         return JSONResponse({"status": "ok", "rooms": rooms_loaded})
 
     app = Starlette(
