@@ -104,7 +104,7 @@ class StreamOutbox:
 
     async def run(self) -> None:
         """Runs until cancelled."""
-        backoff = Backoff()
+        backoff = Backoff(limit=2.0)
         while True:
             await self._wake.wait()
             self._wake.clear()

@@ -112,3 +112,139 @@ async def test_clients_over_three_processes_converge_and_the_table_follows(
         assert len(table_rows(postgresql_url)) == 11  # ten, one deleted, two new: one key each
         said = await writers(servers)
         assert said.count("this process") == 1, said
+
+
+async def writer_of(servers: list[ServerProcess]) -> ServerProcess | None:
+    said = await writers([s for s in servers if s.process.poll() is None])
+    alive = [s for s in servers if s.process.poll() is None]
+    chosen = [server for server, who in zip(alive, said, strict=True) if who == "this process"]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+async def edit_until(sheets: list[Sheet], stop: asyncio.Event, made: list[str]) -> None:
+    """A stream of edits over the sheets, each adding a row and changing one, until `stop`."""
+    turn = 0
+    while not stop.is_set():
+        sheet = sheets[turn % len(sheets)]
+        made.append(sheet.add_row({"name": f"row {turn}", "qty": turn}))
+        sheet.set(str(1 + turn % 10), "qty", 1000 + turn)
+        turn += 1
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+async def test_the_writer_killed_under_edits_is_replaced_and_the_table_is_complete(
+    processes, postgresql_url
+):
+    servers = [await processes() for _ in range(3)]
+    async with open_sheet(servers[0].url, "items"):  # loads it everywhere, one writer
+        pass
+    sheets_open = [open_sheet(server.url, "items") for server in servers]
+    clients = [await opened.__aenter__() for opened in sheets_open]
+    try:
+        await eventually(lambda: writer_of(servers), timeout=10, what="a writer")
+        writer = await writer_of(servers)
+        survivors = [i for i, server in enumerate(servers) if server is not writer]
+        editing = [clients[i] for i in survivors]
+        stop, made = asyncio.Event(), []
+        edits = asyncio.create_task(edit_until(editing, stop, made))
+        await eventually(lambda: len(made) > 20, timeout=10)
+        writer.kill()
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        await eventually(lambda: writer_of(servers), timeout=10, what="a new writer")
+        failover = loop.time() - killed_at
+        await eventually(lambda: len(made) > 60, timeout=15)
+        stop.set()
+        await edits
+        a, b = editing
+
+        def complete(sheet: Sheet) -> bool:
+            return all(k in sheet._rows and sheet.row(k).get("id") for k in made)
+
+        for sheet in editing:
+            await sheet.wait_for(complete, timeout=20)
+        await eventually(lambda: same_rows(editing), timeout=10, what="the clients converge")
+        await eventually(
+            lambda: table_rows(postgresql_url) == document_rows(a), timeout=15, what="the table"
+        )
+        assert len(table_rows(postgresql_url)) == 10 + len(made)  # each new row once
+        assert failover < 8, failover
+        assert "writes its table" in (await writer_of(servers)).log()
+    finally:
+        for opened in sheets_open:
+            await opened.__aexit__(None, None, None)
+
+
+@pytest.mark.timeout(150)
+async def test_redis_away_30_seconds_under_edits_then_everything_meets(
+    processes, own_redis, postgresql_url
+):
+    first, second = await processes(), await processes()
+    async with (
+        open_sheet(first.url, "items") as a,
+        open_sheet(first.url, "items") as a_too,
+        open_sheet(second.url, "items") as b,
+    ):
+        a.set("1", "name", "before")
+        await b.wait_for(lambda s: s.row("1")["name"] == "before")
+        own_redis.stop()
+        loop = asyncio.get_running_loop()
+        stopped_at = loop.time()
+        async with httpx.AsyncClient() as http:
+
+            async def degraded() -> bool:
+                health = (await http.get(f"{first.http}/healthz")).json()
+                return health["status"] == "degraded" and "redis" in health["reason"]
+
+            await eventually(degraded, timeout=10, what="/healthz says redis is away")
+            metrics = (await http.get(f"{first.http}/metrics")).text
+            assert "cellsync_redis_up{" in metrics and '"} 0.0' in metrics
+        turn = 0
+        made_a, made_b = [], []
+        while loop.time() - stopped_at < 30:  # edits all along the outage
+            made_a.append(a.add_row({"name": f"a {turn}"}))
+            made_b.append(b.add_row({"name": f"b {turn}"}))
+            a.set("2", "qty", turn)
+            turn += 1
+            await a_too.wait_for(lambda s: s.row("2")["qty"] == turn - 1)  # together on one
+        assert first.process.poll() is None and second.process.poll() is None
+        own_redis.start()
+        everything = made_a + made_b
+        for sheet in (a, a_too, b):
+            await sheet.wait_for(lambda s: all(k in s._rows for k in everything), timeout=20)
+        await eventually(lambda: same_rows([a, a_too, b]), timeout=15, what="they converge")
+        await eventually(
+            lambda: table_rows(postgresql_url) == document_rows(b), timeout=15, what="the table"
+        )
+        async with httpx.AsyncClient() as http:
+
+            async def healthy() -> bool:
+                return (await http.get(f"{first.http}/healthz")).json()["status"] == "ok"
+
+            await eventually(healthy, timeout=10, what="/healthz says ok again")
+
+
+@pytest.mark.timeout(90)
+async def test_a_process_started_after_the_stream_was_trimmed_loads_everything(
+    processes, own_redis
+):
+    first, second = await processes(), await processes()
+    async with open_sheet(first.url, "items") as a, open_sheet(second.url, "items") as b:
+        keys = [a.add_row({"name": f"a {i}"}) for i in range(20)]
+        keys += [b.add_row({"name": f"b {i}"}) for i in range(20)]
+        b.set("5", "name", "changed by b")
+        for sheet in (a, b):
+            await sheet.wait_for(lambda s: all(k in s._rows for k in keys), timeout=10)
+        redis = own_redis.client()
+        stream = "cellsync:{items}:updates"
+        await eventually(lambda: not redis.hlen("cellsync:{items}:pending"), what="all logged")
+        assert redis.xlen(stream) > 0
+        redis.xtrim(stream, maxlen=0)  # as after an hour of edits
+        third = await processes()
+        async with open_sheet(third.url, "items") as c:
+            assert all(k in c._rows for k in keys)
+            assert c.row("5")["name"] == "changed by b"
+            c.set("6", "name", "from the third")
+            for sheet in (a, b):
+                await sheet.wait_for(lambda s: s.row("6")["name"] == "from the third")
