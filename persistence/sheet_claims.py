@@ -2,8 +2,8 @@
 
 Two processes that both served a sheet on their own would each write its table from their own
 document and revert each other's edits. Processes that share sheets through Redis hold the
-same claim only while they write the sheet's table (`server/writer_election.py`). A claim is released by the
-operating system or the database when its holder dies, kill -9 included:
+same claim only while they write the sheet's table (`server/writer_election.py`). A claim is
+released by the operating system or the database when its holder dies, kill -9 included:
 
 * PostgreSQL: a session-level advisory lock per sheet, on one connection of the process's own
   named after the process, so that a refused process can say who holds the sheet.
