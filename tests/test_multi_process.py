@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from own_redis import OwnRedis, own_redis_fixture  # noqa: F401
 from serverprocess import ServerProcess
 from tables import create_items_table
@@ -17,8 +19,6 @@ from waiting import eventually
 from client.sheet import Sheet, open_sheet
 from persistence.database import create_engine
 from persistence.document import iter_rows
-
-Start = Callable[..., "asyncio.Future[ServerProcess]"]
 
 
 @pytest.fixture
@@ -248,3 +248,47 @@ async def test_a_process_started_after_the_stream_was_trimmed_loads_everything(
             c.set("6", "name", "from the third")
             for sheet in (a, b):
                 await sheet.wait_for(lambda s: s.row("6")["name"] == "from the third")
+
+
+EDITS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.integers(0, 1), st.integers(1, 10), st.integers(0, 99)),
+        st.tuples(st.just("add"), st.integers(0, 1), st.just(0), st.integers(0, 99)),
+        st.tuples(st.just("restart"), st.integers(0, 1), st.just(0), st.just(0)),
+    ),
+    min_size=3,
+    max_size=8,
+)
+
+
+@pytest.mark.timeout(300)
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(program=EDITS)
+async def test_random_edits_over_processes_and_restarts_end_equal(processes, program):
+    if not hasattr(processes, "servers"):  # the fixture lives across examples: two processes
+        processes.servers = [await processes(), await processes()]
+    servers = processes.servers
+    opened = [open_sheet(server.url, "items") for server in servers]
+    clients = [await o.__aenter__() for o in opened]
+    try:
+        for op, which, row, value in program:
+            if op == "set":
+                clients[which].set(str(row), "qty", value)
+            elif op == "add":
+                clients[which].add_row({"name": f"added {value}", "qty": value})
+            else:
+                await opened[which].__aexit__(None, None, None)
+                await servers[which].stop()
+                await servers[which].start()
+                opened[which] = open_sheet(servers[which].url, "items")
+                clients[which] = await opened[which].__aenter__()
+        await eventually(lambda: same_rows(clients), timeout=15, what="every client equal")
+    finally:
+        for o in opened:
+            await o.__aexit__(None, None, None)
+    async with open_sheet(servers[0].url, "items") as a, open_sheet(servers[1].url, "items") as b:
+        await eventually(lambda: same_rows([a, b]), timeout=15, what="fresh clients equal")
