@@ -3,6 +3,7 @@ PostgreSQL: their clients converge, the table is written once by one writer, and
 killed with -9 is replaced."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from own_redis import OwnRedis, own_redis_fixture  # noqa: F401
+from rawclient import RawClient
 from serverprocess import ServerProcess
 from tables import create_items_table
 from waiting import eventually
@@ -19,6 +21,7 @@ from waiting import eventually
 from client.sheet import Sheet, open_sheet
 from persistence.database import create_engine
 from persistence.document import iter_rows
+from server.protocol import AwarenessEntry, encode_awareness
 
 
 @pytest.fixture
@@ -292,3 +295,37 @@ async def test_random_edits_over_processes_and_restarts_end_equal(processes, pro
             await o.__aexit__(None, None, None)
     async with open_sheet(servers[0].url, "items") as a, open_sheet(servers[1].url, "items") as b:
         await eventually(lambda: same_rows([a, b]), timeout=15, what="fresh clients equal")
+
+
+async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
+    first, second = await processes(), await processes()
+    watcher = await RawClient.connect(second.url, "items")
+    sender = await RawClient.connect(first.url, "items")
+    try:
+        await watcher.synced.wait()
+        await sender.synced.wait()
+        state = {
+            "user": {"name": "Ada", "colour": "#ff0000"},
+            "cursor": {"row": "1", "column": "name"},
+            "secret": 1,
+        }
+        await sender.send(encode_awareness([AwarenessEntry(5151, 1, json.dumps(state))]))
+
+        def seen() -> dict | None:
+            states = {e.client_id: e.state for e in watcher.awareness_entries()}
+            return json.loads(states[5151]) if 5151 in states else None
+
+        await eventually(lambda: seen() is not None, what="the state crosses")
+        assert seen() == {
+            "user": {"name": "Ada", "colour": "#ff0000"},
+            "cursor": {"row": "1", "column": "name"},
+        }
+        await sender.close()
+        await eventually(
+            lambda: any(
+                e.client_id == 5151 and e.state == "null" for e in watcher.awareness_entries()
+            ),
+            what="its removal crosses too",
+        )
+    finally:
+        await watcher.close()
