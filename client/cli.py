@@ -93,9 +93,18 @@ def serve(
     database_url: DatabaseUrl = None,
     host: Host = None,
     port: Port = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            help="redis://HOST:PORT/DB shared by several processes serving the same sheets on "
+            "one PostgreSQL [env CELLSYNC_REDIS_URL; default none: one process per sheet]",
+        ),
+    ] = None,
 ) -> None:
     """Serve tables as live sheets at ws://HOST:PORT/ws/sheet/NAME."""
-    start_server({"sheets": sheet, "database_url": database_url, "host": host, "port": port})
+    options = {"sheets": sheet, "database_url": database_url, "host": host, "port": port}
+    start_server(options | {"redis_url": redis_url})
 
 
 @app.command()

@@ -50,6 +50,7 @@ class Settings:
     max_held_bytes: int = 256 * 1024 * 1024  # edits held in memory while the log is unwritable
     ping_interval: float = 20.0  # seconds between pings; a client that does not answer
     ping_timeout: float = 20.0  # within this many seconds is disconnected
+    redis_url: str = ""  # set: several processes share every sheet through this Redis
 
     @property
     def token_rules(self) -> TokenRules:

@@ -46,7 +46,8 @@ async def test_sheets_lists_names_tables_and_clients(server):
     assert listed == [{"name": "items", "table": "items", "loaded": False, "clients": 0}]
     async with open_sheet(server.url, "items"), open_sheet(server.url, "items"):
         listed = (await get(server, "/api/sheets")).json()["sheets"]
-        assert listed == [{"name": "items", "table": "items", "loaded": True, "clients": 2}]
+        loaded = {"name": "items", "table": "items", "loaded": True, "clients": 2}
+        assert listed == [loaded | {"writer": "this process"}]
 
 
 async def test_rows_as_json_and_csv_before_and_after_the_sheet_is_open(server):

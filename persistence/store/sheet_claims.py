@@ -1,8 +1,9 @@
 """One server per sheet: the claim a process holds on a sheet while it serves it.
 
-Until several processes can cooperate on a sheet, two that both served it would each write its
-table from their own document and revert each other's edits. A claim is released by the
-operating system or the database when its holder dies, kill -9 included:
+Two processes that both served a sheet on their own would each write its table from their own
+document and revert each other's edits. Processes that share sheets through Redis hold the
+same claim only while they write the sheet's table (`server/processes/writer_election.py`).
+A claim is released by the operating system or the database when its holder dies, kill -9 included:
 
 * PostgreSQL: a session-level advisory lock per sheet, on one connection of the process's own
   named after the process, so that a refused process can say who holds the sheet.
@@ -41,6 +42,7 @@ class SheetTaken(Exception):
             f"sheet {sheet[:60]} is served by another process ({holder}); one server per sheet"
         )
         self.reason = str(self)
+        self.holder = holder
 
 
 def sheet_claims(engine: sa.Engine) -> "PostgresClaims | FileClaims | NoClaims":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from persistence.store.tables import record_rows, sheet_locks
@@ -40,12 +41,13 @@ class RecordedRow:
 
 def lock_sheet(conn: Connection, sheet: str) -> None:
     """Serialises writers of one sheet (server, CLI, other processes) until commit: a row lock
-    on PostgreSQL, the write lock on SQLite."""
-    touched = conn.execute(
+    on PostgreSQL, the write lock on SQLite. The row is made first if missing, without failing
+    when another process makes it at once (processes sharing sheets may open a new one together)."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(sheet_locks).values(sheet=sheet).on_conflict_do_nothing())
+    conn.execute(
         sheet_locks.update().where(sheet_locks.c.sheet == sheet).values(flushed_at=sa.func.now())
-    ).rowcount
-    if not touched:
-        conn.execute(sheet_locks.insert().values(sheet=sheet, flushed_at=sa.func.now()))
+    )
 
 
 def read(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> dict[str, RecordedRow]:

@@ -4,6 +4,9 @@ Sheet routes follow the WebSocket's rules: with a secret set, a bearer token (he
 `token` query parameter) must cover the sheet: 401 without a valid one, 403 for a sheet it does
 not cover. `/healthz` and `/metrics` stay open, for probes and scrapers inside the network.
 
+`/api/sheets` says, for each sheet loaded here, which process writes its table ("this process",
+or the one holding its claim, as last seen).
+
 Rows come from the live room when the sheet is loaded (the freshest state), else from the log,
 else from the table itself, and are read in a thread from a copy of the document, so a large
 sheet never holds up the event loop that serves WebSockets. A sheet that cannot be read now
@@ -76,6 +79,8 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             room = rooms.live(name)
             clients = len(room.connections) if room is not None else 0
             entry = {"name": name, "table": table, "loaded": room is not None, "clients": clients}
+            if room is not None:  # which process writes its table
+                entry["writer"] = rooms.election.writer(name)
             if name in rooms.errors:
                 entry["error"] = rooms.errors[name]
             listed.append(entry)

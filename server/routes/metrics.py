@@ -3,8 +3,9 @@ tests, never collide).
 
 Rooms count their traffic in plain integers (no work per frame sent beyond an addition), and
 table writes are counted from `TableSync.on_write`. Traffic and everything that is state rather
-than a count (connections, rooms, log rows, table lag, database errors) is read from the rooms,
-`TableSync` and the database health when Prometheus scrapes, so no hook can miss it.
+than a count (connections, rooms, log rows, table lag, database errors, the link to other
+processes) is read from the rooms, `TableSync`, the database health and the fan-out when
+Prometheus scrapes, so no hook can miss it.
 """
 
 import time
@@ -122,3 +123,44 @@ class _LiveState:
             "cellsync_database_up", "1 while every part of the server reaches the database",
             value=int(health.up),
         )  # fmt: skip
+        yield from self._cross_process()
+
+    def _cross_process(self) -> Iterator[Metric]:
+        """Processes sharing sheets through Redis: this process's link and what it writes."""
+        shared = self.rooms.fanout.state()
+        if shared is None:
+            return
+        process = ["process"]
+        families: list[GaugeMetricFamily | CounterMetricFamily] = [
+            GaugeMetricFamily("cellsync_redis_up", "1 while Redis answers", labels=process),
+            CounterMetricFamily(
+                "cellsync_cross_process_updates_received", "Updates from other processes",
+                labels=process,
+            ),
+            CounterMetricFamily(
+                "cellsync_cross_process_updates_sent", "Updates sent to other processes",
+                labels=process,
+            ),
+            GaugeMetricFamily(
+                "cellsync_cross_process_held_bytes", "Updates waiting for Redis", labels=process
+            ),
+        ]  # fmt: skip
+        values = [int(shared.up), shared.updates_in, shared.updates_out, shared.held_bytes]
+        for family, value in zip(families, values, strict=True):
+            family.add_metric([shared.process], value)
+            yield family
+        lag = GaugeMetricFamily(
+            "cellsync_stream_lag_seconds",
+            "Age of the last entry from another process, when it was applied",
+            labels=["sheet"],
+        )
+        for sheet, seconds in shared.lag.items():
+            lag.add_metric([sheet], seconds)
+        yield lag
+        writer = GaugeMetricFamily(
+            "cellsync_table_writer", "1 for each sheet whose table this process writes",
+            labels=["sheet"],
+        )  # fmt: skip
+        for room in self.rooms.loaded():
+            writer.add_metric([room.name], int(self.rooms.election.writes(room.name)))
+        yield writer

@@ -1,22 +1,75 @@
-"""The seam where a room's updates leave for the same room in other server processes.
+"""The seam where a room's updates and presence leave for the same room in other processes.
 
-A single process needs nothing behind it. Several processes sharing sheets put a Redis
-implementation here: `publish` sends each local update out, and updates arriving from other
-processes go into the sheet's document with `SheetDocument.apply(update, OtherProcess(...))`,
-which hands them to every hook but this one's (`publish` skips `OtherProcess` origins).
+A single process needs nothing behind it (`SingleProcess`). Processes sharing sheets put
+`server/processes/redis_fanout.py` here: `publish` sends each local update out, and updates arriving
+from other processes go into the sheet's document with `SheetDocument.apply(update,
+OtherProcess(...))`, which hands them to every hook but this one's (`publish` skips
+`OtherProcess` origins). A room starts from the `backlog` read before its log, then `attach`.
 """
 
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from persistence.origins import Origin
+from server.processes.sheet_streams import Backlog
+from server.sheets.room import Room
+from server.websocket.protocol import AwarenessEntry
+
+
+@dataclass
+class CrossProcess:
+    """What `/healthz` and `/metrics` say about the other processes' link."""
+
+    process: str
+    up: bool
+    reason: str
+    updates_in: int
+    updates_out: int
+    held_bytes: int  # updates waiting for Redis
+    lag: dict[str, float] = field(default_factory=dict)  # sheet -> seconds
 
 
 class Fanout(Protocol):
+    async def backlog(self, sheet: str) -> Backlog: ...
+
+    def attach(self, room: Room, backlog: Backlog) -> None: ...
+
+    def detach(self, sheet: str) -> None: ...
+
     def publish(self, sheet: str, update: bytes, origin: Origin) -> None: ...
+
+    def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None: ...
+
+    def state(self) -> CrossProcess | None: ...
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class SingleProcess:
     """One server process holds every room: nothing to send anywhere."""
 
+    async def backlog(self, sheet: str) -> Backlog:
+        return Backlog([], b"")
+
+    def attach(self, room: Room, backlog: Backlog) -> None:
+        return None
+
+    def detach(self, sheet: str) -> None:
+        return None
+
     def publish(self, sheet: str, update: bytes, origin: Origin) -> None:
+        return None
+
+    def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:
+        return None
+
+    def state(self) -> CrossProcess | None:
+        return None
+
+    async def run(self) -> None:
+        return None
+
+    async def close(self) -> None:
         return None

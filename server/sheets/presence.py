@@ -8,6 +8,9 @@ re-sent states stop here. A client's states are removed the moment its connectio
 Every other page renders these states, so a state keeps only the fields the page uses, each
 checked (a `#rrggbb` colour, bounded text, cells of this sheet), under the token's identity; a
 state that is not a JSON object closes its sender.
+
+With several processes, the states of another process's clients arrive checked by it
+(`apply_remote`): they are owned by that process, under the same clock rule.
 """
 
 import json
@@ -28,22 +31,34 @@ CellCheck = Callable[[str, str], bool]  # (row key, column): is it a cell of the
 class Presence:
     def __init__(self, is_cell: CellCheck) -> None:
         self._entries: dict[int, AwarenessEntry] = {}
-        self._owners: dict[int, Connection] = {}
+        self._owners: dict[int, Connection | str] = {}  # a local client, or another process
         self._is_cell = is_cell
 
     def apply(self, sender: Connection, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """Records the entries that are news; returns them, to forward to the others. A
         client changes only its own presence: another connection's entries are left alone."""
+        return self._record(sender, entries, lambda entry: self._checked(entry, sender.user))
+
+    def apply_remote(self, process: str, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
+        """The same for the entries of another process's clients, which it checked."""
+        return self._record(process, entries, lambda entry: entry)
+
+    def _record(
+        self,
+        owner: Connection | str,
+        entries: list[AwarenessEntry],
+        check: Callable[[AwarenessEntry], AwarenessEntry],
+    ) -> list[AwarenessEntry]:
         news = []
         for entry in entries:
             known = self._entries.get(entry.client_id)
             if known is not None and entry.clock <= known.clock:
                 continue
-            if self._owners.get(entry.client_id, sender) is not sender:
+            if self._owners.get(entry.client_id, owner) != owner:
                 continue
-            entry = self._checked(entry, sender.user)
+            entry = check(entry)
             self._entries[entry.client_id] = entry
-            self._owners.setdefault(entry.client_id, sender)
+            self._owners.setdefault(entry.client_id, owner)
             news.append(entry)
         return news
 

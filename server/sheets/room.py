@@ -4,6 +4,8 @@ A client's frame goes to `receive`; its update goes into the `SheetDocument`, wh
 every change back through the `broadcast` hook. The broadcast merges what arrived within
 `merge_window`, encodes it once, and writes the same frame to every client that lacks it.
 Nothing here waits on a client, so one slow or broken client cannot hold up the others.
+Presence goes to the room's clients and to `share_presence` (other processes), and comes
+back from other processes through `presence_from`.
 """
 
 import asyncio
@@ -55,6 +57,7 @@ class Room:
         self._merge_window = merge_window
         self.traffic = traffic or Traffic()
         self._presence = Presence(document.is_cell)
+        self.share_presence: Callable[[list[AwarenessEntry]], None] = _nowhere
         self._updates: list[tuple[Origin, bytes]] = []
         self._awareness: list[tuple[Origin | None, AwarenessEntry]] = []
         self._send_handle: asyncio.Handle | None = None
@@ -74,6 +77,7 @@ class Room:
         removals = self._presence.leave(connection)
         self._awareness.extend((None, entry) for entry in removals)
         if removals:
+            self.share_presence(removals)
             self._schedule()
 
     async def receive(self, connection: Connection, data: bytes) -> None:
@@ -95,6 +99,7 @@ class Room:
             news = self._presence.apply(connection, parse_awareness(message.payload))
             if news:
                 self._awareness.extend((connection.origin, entry) for entry in news)
+                self.share_presence(news)
                 self._schedule()
         else:
             self._send([connection], encode_frame(encode_awareness(self._presence.live())), False)
@@ -103,6 +108,13 @@ class Room:
         """The document's hook: every client but the one that made it gets the update."""
         self._updates.append((origin, update))
         self._schedule()
+
+    def presence_from(self, process: str, entries: list[AwarenessEntry]) -> None:
+        """Presence of another process's clients: to every client here."""
+        news = self._presence.apply_remote(process, entries)
+        if news:
+            self._awareness.extend((None, entry) for entry in news)
+            self._schedule()
 
     def close(self) -> None:
         if self._send_handle is not None:
@@ -172,6 +184,10 @@ class Room:
         if update:
             self.traffic.updates_out += len(connections)
         self.traffic.bytes_out += len(frame) * len(connections)
+
+
+def _nowhere(entries: list[AwarenessEntry]) -> None:
+    return None
 
 
 def _client_input(read: Callable[[bytes], bytes], payload: bytes, what: str) -> bytes:

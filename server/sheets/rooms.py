@@ -1,7 +1,10 @@
 """Loads rooms on first use and unloads them once idle and durable.
 
 Two clients opening a new room at once share one load, which first claims the sheet: a sheet
-another process serves is refused (`SheetTaken`) until that process lets it go. A room is
+another process serves is refused (`SheetTaken`) until that process lets it go. Processes that
+share sheets through Redis claim nothing to load one; they stand for writing its table instead
+(`server/processes/writer_election.py`), and the room reads the other processes' updates from
+the stream it read before its log (`Fanout.backlog`), so nothing falls between the two. A room is
 unloaded `idle_seconds` after its last client leaves, and only after its log writes are
 durable; a client that arrives while that is under way waits for it, then loads the room
 afresh from the log.
@@ -11,11 +14,13 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from persistence.origins import Origin, OtherProcess
 from persistence.store.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.store.sheet_store import SheetStore
 from persistence.table.schema import MissingTableError, UnsupportedTableError
 from persistence.table.write_result import WriteResult
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
+from server.processes.writer_election import SoleWriter, WriterElection
 from server.sheets.document_guard import RecordedRows
 from server.sheets.fanout import Fanout
 from server.sheets.room import Room, Traffic
@@ -55,6 +60,7 @@ class Rooms:
         *,
         merge_window: float,
         idle_seconds: float,
+        election: SoleWriter | WriterElection | None = None,
     ) -> None:
         self.sheets = sheets
         self.store = store
@@ -63,6 +69,7 @@ class Rooms:
         self.fanout = fanout
         self.health = health
         self.claims = claims
+        self.election = election or SoleWriter()
         self.merge_window = merge_window
         self.idle_seconds = idle_seconds
         self._rooms: dict[str, asyncio.Future[Room]] = {}
@@ -120,6 +127,9 @@ class Rooms:
         """Writes the live sheet's table and log now, from its document."""
         if self.live(name) is None:
             raise SheetUnavailable(name, "it is not open on this server")
+        if not self.election.writes(name):
+            writer = self.election.writer(name) or "another process"
+            raise SheetUnavailable(name, f"its table is written by {writer}")
         result = await self.table_sync.write_now(name)
         if result is None:
             raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
@@ -167,12 +177,11 @@ class Rooms:
         self._idle_timers.clear()
         await asyncio.gather(*self._unloading.values(), return_exceptions=True)
         for room in self.loaded():
-            await self.table_sync.write_now(room.name)
+            if self.table_sync.follows(room.name):
+                await self.table_sync.write_now(room.name)
         await self._write_log(patience)
         for room in self.loaded():
-            self.table_sync.detach(room.name)
-            room.close()
-            self.claims.release(room.name)
+            await self._let_go(room)
         self._rooms.clear()
 
     async def _write_log(self, patience: float) -> None:
@@ -204,6 +213,7 @@ class Rooms:
             raise
 
     async def _open(self, name: str) -> Room:
+        backlog = await self.fanout.backlog(name)  # first: what it lacks, the log holds
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
 
         async def read_record(keys: set[str]) -> RecordedRows:
@@ -213,14 +223,29 @@ class Rooms:
         room = Room(document, self.merge_window, self.traffic[name])
         document.hooks = Hooks(
             broadcast=room.broadcast,
-            log=lambda update, _origin: self.log_appender.add(name, update),
+            log=lambda update, origin: self._log(name, update, origin),
             table=lambda update, origin: self.table_sync.follow(name, update, origin),
             processes=lambda update, origin: self.fanout.publish(name, update, origin),
         )
+        room.share_presence = lambda entries: self.fanout.publish_presence(name, entries)
         self.log_appender.track(name, loaded.log_rows)
-        self.table_sync.attach(document)
+        self.fanout.attach(room, backlog)
+        self.election.stand(name, lambda: self.table_sync.attach(document))
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
+
+    def _log(self, name: str, update: bytes, origin: Origin) -> None:
+        """Each update is logged once, by the process where it was made."""
+        if not isinstance(origin, OtherProcess):
+            self.log_appender.add(name, update)
+
+    async def _let_go(self, room: Room) -> None:
+        """Stops serving the loaded room, whose table and log are written."""
+        self.fanout.detach(room.name)
+        self.table_sync.detach(room.name)
+        room.close()
+        await self.election.withdraw(room.name)
+        await asyncio.to_thread(self.claims.release, room.name)
 
     def _unload_soon(self, room: Room) -> None:
         self._idle_timers.pop(room.name, None)
@@ -234,7 +259,8 @@ class Rooms:
         written, the room stays loaded, with its table writer, and tries again when idle."""
         try:
             while True:
-                await self.table_sync.write_now(room.name)  # its outcome goes into the log too
+                if self.table_sync.follows(room.name):  # its outcome goes into the log too
+                    await self.table_sync.write_now(room.name)
                 await self.log_appender.append_now(room.name)
                 if not self.log_appender.pending(room.name):
                     break
@@ -249,7 +275,5 @@ class Rooms:
             return
         finally:
             del self._unloading[room.name]
-        self.table_sync.detach(room.name)
-        room.close()
-        await asyncio.to_thread(self.claims.release, room.name)
+        await self._let_go(room)
         log.info("sheet %s unloaded", room.name)

@@ -5,12 +5,15 @@ appender gathers updates for `interval` seconds, merges each sheet's batch into 
 appends them all in one transaction, in a worker thread so the event loop keeps serving. A
 failed write keeps its batch in memory and is retried with backoff; past `max_held_bytes` held,
 the appender is `full` and the server takes no more edits until the database is back. `append_now`
-returns only once a sheet is durable.
+returns only once a sheet is durable. Each sheet's updates are numbered as they are added;
+`on_durable` callbacks hear up to which number a sheet is durable (the Redis fan-out keeps
+each update it sent until then).
 """
 
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
 from persistence.store.update_log import UpdateLog, merge
 from server.database_health import Backoff, DatabaseHealth
@@ -42,12 +45,15 @@ class LogAppender:
         self._background: set[asyncio.Task[None]] = set()
         self._backoff = Backoff()
         self._was_full = False
+        self._added: dict[str, int] = defaultdict(int)
+        self.on_durable: list[Callable[[str, int], None]] = []
 
     def track(self, sheet: str, rows: int) -> None:
         """Tells the writer how many log rows a sheet has, to know when to compact it."""
         self._rows[sheet] = rows
 
     def add(self, sheet: str, update: bytes) -> None:
+        self._added[sheet] += 1
         self._pending[sheet].append(update)
         self._pending_bytes += len(update)
         if self._timer is None:
@@ -68,6 +74,10 @@ class LogAppender:
 
     def log_rows(self) -> dict[str, int]:
         return dict(self._rows)
+
+    def added(self, sheet: str) -> int:
+        """The number of the sheet's last update added."""
+        return self._added[sheet]
 
     def pending(self, sheet: str) -> bool:
         return bool(self._pending.get(sheet))
@@ -99,6 +109,7 @@ class LogAppender:
             taken, self._pending = self._pending, defaultdict(list)
             if not taken:
                 return
+            marks = {sheet: self._added[sheet] for sheet in taken}  # every one of them is taken
             held = sum(len(updates) for updates in taken.values())
             try:
                 batches = await asyncio.to_thread(
@@ -117,6 +128,8 @@ class LogAppender:
                 log.info("update log: database back, wrote %d held updates", held)
             self._was_full = self.full
             for sheet in batches:
+                for callback in self.on_durable:
+                    callback(sheet, marks[sheet])
                 self._rows[sheet] = self._rows.get(sheet, 0) + 1
                 if self._rows[sheet] > self.compact_after:
                     await self._compact(sheet)

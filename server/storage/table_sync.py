@@ -136,6 +136,10 @@ class TableSync:
         if sheet.reads.running is None:
             sheet.reads.running = asyncio.ensure_future(self._read(sheet))
 
+    def follows(self, name: str) -> bool:
+        """Whether this process writes the sheet's table."""
+        return name in self._sheets
+
     def watched(self, name: str) -> bool | None:
         """Whether the sheet's table reports its changes (None: not known yet)."""
         sheet = self._sheets.get(name)

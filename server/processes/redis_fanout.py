@@ -1,0 +1,129 @@
+"""Several server processes sharing sheets through Redis: the `Fanout` behind `--redis-url`.
+
+Each process sends its own updates and presence to the sheet's stream (`stream_outbox`), reads
+the others' (`stream_reader`), and, for the sheets whose table it writes, trims the streams to
+what the update log holds (`stream_trimmer`). Every `HEARTBEAT_SECONDS` it renews a key that
+says it is alive; a process whose key expired is taken for dead. Redis going away stops none
+of this process's work: its clients keep editing together, and it catches up once Redis is back.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from persistence.origins import Origin, OtherProcess
+from persistence.store.update_log import UpdateLog
+from server.database_health import DatabaseHealth
+from server.processes.sheet_streams import Backlog, alive_key, encode_presence
+from server.processes.stream_outbox import StreamOutbox
+from server.processes.stream_reader import StreamReader
+from server.processes.stream_trimmer import StreamTrimmer
+from server.processes.writer_election import WriterElection
+from server.sheets.fanout import CrossProcess
+from server.sheets.room import Room
+from server.storage.log_appender import LogAppender
+from server.websocket.protocol import AwarenessEntry
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 3.0  # also how often the written sheets' streams are trimmed
+ALIVE_SECONDS = 15  # a process silent this long is taken for dead
+FROM_LOG = OtherProcess("update log")  # what a catch-up finds there
+
+
+def process_name() -> str:
+    """Unique per start of a process: a reused pid is another process."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class RedisFanout:
+    def __init__(
+        self,
+        url: str,
+        update_log: UpdateLog,
+        log_appender: LogAppender,
+        election: WriterElection,
+        max_held_bytes: int,
+    ) -> None:
+        self.process = process_name()
+        self.redis = Redis.from_url(url)
+        self.update_log = update_log
+        self.log_appender = log_appender
+        self.election = election
+        self.health = DatabaseHealth(dict.fromkeys(("stream_send", "stream_read", "heartbeat"), 0))
+        self.outbox = StreamOutbox(self.redis, self.process, self.health, max_held_bytes)
+        self.reader = StreamReader(
+            self.redis, self.process, self.health, self._catch_up, self.outbox.resend
+        )
+        self.trimmer = StreamTrimmer(self.redis, update_log)
+        log_appender.on_durable.append(self.outbox.durable)
+
+    async def backlog(self, sheet: str) -> Backlog:
+        return await self.reader.backlog(sheet)
+
+    def attach(self, room: Room, backlog: Backlog) -> None:
+        self.reader.follow(room, backlog)
+
+    def detach(self, sheet: str) -> None:
+        self.reader.stop(sheet)
+
+    def publish(self, sheet: str, update: bytes, origin: Origin) -> None:
+        """The document's `processes` hook; the log writer has just numbered the update."""
+        if not isinstance(origin, OtherProcess):
+            self.outbox.add(sheet, self.log_appender.added(sheet), update)
+
+    def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:
+        self.outbox.add_presence(sheet, encode_presence(entries))
+
+    def state(self) -> CrossProcess:
+        return CrossProcess(
+            self.process,
+            self.health.up,
+            self.health.reason(),
+            self.reader.updates_received,
+            self.outbox.updates_sent,
+            self.outbox.held_bytes,
+            dict(self.reader.lag),
+        )
+
+    async def run(self) -> None:
+        """Runs until cancelled."""
+        log.info("sharing sheets through redis as process %s", self.process)
+        await asyncio.gather(self.outbox.run(), self.reader.run(), self._maintain())
+
+    async def close(self) -> None:
+        """Sends what is left (briefly: the log holds it too) and says this process is gone."""
+        await self.outbox.flush(patience=5.0)
+        with contextlib.suppress(RedisError):
+            await self.redis.delete(alive_key(self.process))
+        await self.redis.aclose()
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                await self.redis.set(alive_key(self.process), "1", ex=ALIVE_SECONDS)
+                await self.reader.check_gaps()
+                for sheet in self.reader.sheets():
+                    if self.election.writes(sheet):
+                        await self.trimmer.trim(sheet)
+            except RedisError as exc:  # reported by the reader and the outbox
+                log.debug("redis: heartbeat failed: %s", exc)
+            except Exception:
+                log.exception("redis: heartbeat failed")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def _catch_up(self, room: Room) -> None:
+        """Applies the sheet's log to its room: what the stream lost is there."""
+        try:
+            logged = await asyncio.to_thread(self.update_log.load, room.name)
+        except Exception as exc:
+            log.warning("sheet %s: cannot catch up from the log (%s)", room.name, exc)
+            return
+        if logged is not None and self.reader.follows(room):
+            room.document.apply(logged.update, FROM_LOG)
