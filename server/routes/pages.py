@@ -24,7 +24,7 @@ from starlette.types import Scope
 
 log = logging.getLogger(__name__)
 
-DIST = Path(__file__).resolve().parent.parent / "client" / "web" / "dist"
+DIST = Path(__file__).resolve().parents[2] / "client" / "web" / "dist"
 GRIDS = {"tabulator": "sheet", "handsontable": "handsontable"}
 SERVICE_WORKER = "/service-worker.js"
 IMMUTABLE = "public, max-age=31536000, immutable"
