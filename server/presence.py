@@ -41,7 +41,7 @@ class Presence:
                 continue
             if self._owners.get(entry.client_id, sender) is not sender:
                 continue
-            entry = self._checked(entry, sender.user)
+            entry = self._checked(entry, sender)
             self._entries[entry.client_id] = entry
             self._owners.setdefault(entry.client_id, sender)
             news.append(entry)
@@ -64,9 +64,9 @@ class Presence:
             removals.append(removal)
         return removals
 
-    def _checked(self, entry: AwarenessEntry, token_user: dict | None) -> AwarenessEntry:
+    def _checked(self, entry: AwarenessEntry, sender: Connection) -> AwarenessEntry:
         """The entry as the others may see it; ProtocolError unless its state is a JSON
-        object or null (a removal)."""
+        object or null (a removal). The sender's `shown_name` follows the name it shows."""
         try:
             state = json.loads(entry.state, parse_constant=_not_json)
         except ValueError as exc:
@@ -75,8 +75,11 @@ class Presence:
             return AwarenessEntry(entry.client_id, entry.clock, REMOVED)
         if not isinstance(state, dict):
             raise ProtocolError("awareness state is not a JSON object")
+        user = _user(state.get("user"), sender.user)
+        if user and user.get("name"):
+            sender.shown_name = user["name"]
         fields = {
-            "user": _user(state.get("user"), token_user),
+            "user": user,
             "cursor": self._cell(state.get("cursor")),
             "selection": self._selection(state.get("selection")),
         }
