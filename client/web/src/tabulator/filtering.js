@@ -1,6 +1,7 @@
 // Which rows a user's filter or search keeps. A filter is typed under a column's header: text
 // the cell shows (any case), or for numbers a comparison (`>10`, `<=2.5`, `=3`), for booleans
 // a word (yes, no, true, false). The search keeps rows where any cell shows the text.
+import { humanise } from "../column-titles.js";
 
 /** How long typing pauses before the rows are filtered again. */
 export const FILTER_DELAY_MS = 150;
@@ -54,6 +55,7 @@ export function headerFilter(column) {
   return {
     headerFilter: "input",
     headerFilterPlaceholder: "Filter…",
+    headerFilterParams: { elementAttributes: { "aria-label": `Filter ${humanise(column.name)}` } },
     headerFilterFunc: (typed, value) => passesFilter(value, typed, column),
     headerFilterLiveFilterDelay: FILTER_DELAY_MS,
   };

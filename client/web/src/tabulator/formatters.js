@@ -19,12 +19,13 @@ export function cellFormat(column) {
  * tooltip (and for screen readers). */
 export function headerFormat(column, editable) {
   const [sign] = typeSign(column);
+  const description = columnDescription(column, editable);
   return {
     title: humanise(column.name),
-    headerTooltip: columnDescription(column, editable),
     titleFormatter: (cell) => {
       const title = document.createElement("span");
       title.className = "cellsync-title";
+      title.title = description;
       const icon = document.createElement("span");
       icon.className = "cellsync-type";
       icon.setAttribute("aria-hidden", "true");
