@@ -1,6 +1,7 @@
 // Marks on cells that a grid re-renders at will (virtual scrolling): other users' selected
 // ranges outlined in their colour, with their name in a tag above the range (below it on the
-// first row) so it never covers the cells' values, and cells the server refused, flashing, with
+// first row) so it never covers the range's values, fading after a few seconds so it does not
+// hide its neighbours' for long either, and cells the server refused, flashing, with
 // the reason under the cell on hover. Drawn as CSS rules keyed by row key and column, so rows
 // scrolled into view later get them too, and no grid cell is touched. The rules live in a constructed style sheet, which the
 // page's Content-Security-Policy allows where it refuses inline <style>; what other users sent
@@ -23,7 +24,10 @@ const ONE_CELL = ({ cursor }) => ({ rows: [cursor.row], columns: [cursor.column]
 // Ranges taller than this are outlined on their first rows only: the rules are one per cell.
 const MAX_OUTLINED_ROWS = 2000;
 
-const FLASH = "@keyframes cellsync-refused { 50% { background: #fbb; } }";
+// A name tag shows for a few seconds after its user moves, and again while the range is hovered.
+const KEYFRAMES =
+  "@keyframes cellsync-refused { 50% { background: #fbb; } }\n" +
+  "@keyframes cellsync-tag { 0%, 80% { opacity: 1; } 100% { opacity: 0; } }";
 
 export class CellMarks {
   /** `selector(rowKey, column)`: the CSS selector of one cell in this grid, or of the whole
@@ -74,7 +78,9 @@ export class CellMarks {
     return [
       ...[...byShadow].map(([shadow, cells]) => `${cells.join(",\n")} { box-shadow: ${shadow}; }`),
       `${tagged} { position: relative; overflow: visible; }`,
-      `${tagged}::before { ${LABEL} ${side}; content: ${cssString(person.name)}; background: ${colour}; }`,
+      `${tagged}::before { ${LABEL} ${side}; content: ${cssString(person.name)}; background: ${colour}; ` +
+        "animation: cellsync-tag 4s forwards; }",
+      `${tagged}:hover::before { animation: none; opacity: 1; }`,
     ].join("\n");
   }
 
@@ -94,7 +100,7 @@ export class CellMarks {
   }
 
   render() {
-    this.sheet.replaceSync(`${FLASH}\n${this.presence}\n${this.refusals}`);
+    this.sheet.replaceSync(`${KEYFRAMES}\n${this.presence}\n${this.refusals}`);
   }
 
   destroy() {
