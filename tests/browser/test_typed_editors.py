@@ -67,7 +67,8 @@ async def test_a_mistyped_number_stays_in_the_editor_with_a_readable_reason(
     await a.expect_kept("12,5x", "expected a number")
     message = a.page.get_by_test_id("editor-message")
     style = await message.evaluate(
-        "(node) => { const s = getComputedStyle(node); const cell = node.closest('.tabulator-cell');"
+        "(node) => { const s = getComputedStyle(node);"
+        " const cell = node.closest('.tabulator-cell');"
         " return { size: parseFloat(s.fontSize), colour: s.color, wraps: s.whiteSpace,"
         " covers: node.getBoundingClientRect().top < cell.getBoundingClientRect().bottom - 1,"
         " whole: node.scrollWidth <= node.clientWidth }; }"
@@ -105,7 +106,9 @@ async def test_long_text_reads_whole_in_the_row_view(open_sheet, artifacts):
     view = a.page.get_by_test_id("row-view")
     await expect(view).to_be_visible()
     await expect(view.locator("h2")).to_have_text("ID 2")
-    await expect(view.locator("dt")).to_contain_text(["ID", "Name", "Qty", "Price", "Done", "Notes"])
+    await expect(view.locator("dt")).to_contain_text(
+        ["ID", "Name", "Qty", "Price", "Done", "Notes"]
+    )
     await expect(view.locator("dd").last).to_have_text(long)
     box = await view.locator("dd").last.bounding_box()
     assert box is not None and box["height"] > 40  # wrapped, not cut off
