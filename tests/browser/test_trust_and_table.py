@@ -17,9 +17,9 @@ from persistence.tokens import mint
 SECRET = "browser-test-secret-of-at-least-32-bytes"
 HOUR = 3600
 
-OUTLINED = (
+OUTLINED = (  # another user's range, drawn as inset shadows in their colour
     "([selector]) => { const cell = document.querySelector(selector);"
-    " return !!cell && getComputedStyle(cell).outlineStyle === 'solid'; }"
+    " return !!cell && getComputedStyle(cell).boxShadow.includes('inset'); }"
 )
 REFUSED_MARK = (
     "([selector]) => { const cell = document.querySelector(selector);"

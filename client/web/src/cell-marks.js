@@ -19,7 +19,8 @@ const LABEL =
 const REASON =
   "position: absolute; top: 100%; left: 0; z-index: 13; width: max-content; max-width: 20rem; " +
   "padding: 4px 8px; font: 13px/1.4 system-ui, sans-serif; white-space: normal; color: #5c0000; " +
-  "background: #fff4f4; border: 1px solid #c00; border-radius: 4px; box-shadow: 0 2px 6px #0003;";
+  "background: #fff4f4; border: 1px solid #c00; border-radius: 4px; box-shadow: 0 2px 6px #0003; " +
+  "pointer-events: none;";
 const ONE_CELL = ({ cursor }) => ({ rows: [cursor.row], columns: [cursor.column], firstRow: false });
 // Ranges taller than this are outlined on their first rows only: the rules are one per cell.
 const MAX_OUTLINED_ROWS = 2000;

@@ -30,6 +30,7 @@ export function choiceEditor(column) {
     let done = false;
     let active = -1;
     let shown = options;
+    let typing = false; // until the user types, every choice is listed
 
     const finish = (value) => {
       done = true;
@@ -47,7 +48,7 @@ export function choiceEditor(column) {
       return true;
     };
     const render = () => {
-      const typed = input.value.trim().toLowerCase();
+      const typed = typing ? input.value.trim().toLowerCase() : "";
       const matching = options.filter((option) => option.toLowerCase().startsWith(typed));
       shown = matching.length ? matching : options;
       active = Math.min(active, shown.length - 1);
@@ -72,6 +73,7 @@ export function choiceEditor(column) {
       if (item) finish(item.dataset.value);
     });
     input.addEventListener("input", () => {
+      typing = true;
       active = -1;
       message.hide();
       render();
