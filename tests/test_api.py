@@ -40,14 +40,19 @@ async def metric(server, series: str) -> float | None:
     return float(match[1]) if match else None
 
 
-async def test_sheets_lists_names_tables_and_clients(server):
+async def test_sheets_lists_names_tables_rows_people_and_state(server):
     assert (await get(server, "/healthz")).json()["status"] == "ok"
     listed = (await get(server, "/api/sheets")).json()["sheets"]
-    assert listed == [{"name": "items", "table": "items", "loaded": False, "clients": 0}]
-    async with open_sheet(server.url, "items"), open_sheet(server.url, "items"):
+    idle = {"pending_rows": 0, "lag_seconds": 0.0, "people": []}
+    closed = {"name": "items", "table": "items", "loaded": False, "clients": 0, **idle}
+    assert listed == [{**closed, "rows": 10, "refusals": None}]  # counted in the table
+    async with open_sheet(server.url, "items") as sheet, open_sheet(server.url, "items"):
+        key = sheet.add_row({"name": "eleven"})
+        await eventually(lambda: sheet.row(key).get("id") is not None, what="the new row's id")
         listed = (await get(server, "/api/sheets")).json()["sheets"]
-        loaded = {"name": "items", "table": "items", "loaded": True, "clients": 2}
-        assert listed == [loaded | {"writer": "this process"}]
+        opened = {**closed, "loaded": True, "clients": 2, "rows": 11, "refusals": 0}
+        # The Python client shows no presence: it is named by no one.
+        assert listed == [{**opened, "people": ["someone", "someone"], "writer": "this process"}]
 
 
 async def test_rows_as_json_and_csv_before_and_after_the_sheet_is_open(server):

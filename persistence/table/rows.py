@@ -27,3 +27,11 @@ def fetch_rows(engine: Engine, schema: TableSchema) -> Iterator[dict[str, Scalar
                 column.name: to_cell(value, column)
                 for column, value in zip(schema.columns, row, strict=True)
             }
+
+
+def count_rows(engine: Engine, table_name: str) -> int:
+    """How many rows the table holds: the size of a sheet not open, for the sheet list."""
+    table = load_table(engine, table_name)
+    query = sqlalchemy.select(sqlalchemy.func.count()).select_from(table)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar_one()

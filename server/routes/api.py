@@ -1,5 +1,9 @@
 """The HTTP API: sheets, their rows (JSON or CSV), how far each table lags, and metrics.
 
+`/api/sheets` lists, for each sheet the request may read, what the home page shows: its table,
+its rows (from the live room, else counted in the table), who is on it now (the names their
+presence shows), and its state (rows not yet written and for how long, refused cells).
+
 Sheet routes follow the WebSocket's rules: with a secret set, a bearer token (header, or the
 `token` query parameter) must cover the sheet: 401 without a valid one, 403 for a sheet it does
 not cover. `/healthz` and `/metrics` stay open, for probes and scrapers inside the network.
@@ -15,14 +19,18 @@ sheet never holds up the event loop that serves WebSockets. A sheet that cannot 
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pycrdt import Map
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from persistence.document import REFUSALS, ROWS
 from persistence.records import Record, records_of, to_csv
+from persistence.table.rows import count_rows
 from persistence.table.schema import UnsupportedTableError
 from persistence.tokens import Grant
 from server.auth import CLOSE_UNAUTHORIZED, AccessPolicy, Refused, bearer_token
@@ -73,18 +81,35 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
             denied = forbidden(request, next(iter(rooms.sheets)))
             if denied is not None:
                 return denied
-        listed = []
-        for name in readable:
-            table = rooms.sheets[name]
-            room = rooms.live(name)
-            clients = len(room.connections) if room is not None else 0
-            entry = {"name": name, "table": table, "loaded": room is not None, "clients": clients}
-            if room is not None:  # which process writes its table
-                entry["writer"] = rooms.election.writer(name)
-            if name in rooms.errors:
-                entry["error"] = rooms.errors[name]
-            listed.append(entry)
-        return JSONResponse({"sheets": listed})
+        return JSONResponse({"sheets": [await summary(name) for name in readable]})
+
+    async def summary(name: str) -> dict:
+        """One sheet as the list shows it."""
+        table = rooms.sheets[name]
+        room = rooms.live(name)
+        lag = rooms.table_sync.lag(name)
+        entry = {
+            "name": name,
+            "table": table,
+            "loaded": room is not None,
+            "clients": len(room.connections) if room is not None else 0,
+            "people": sorted(c.shown_name or "someone" for c in room.connections) if room else [],
+            "rows": None,
+            "refusals": None,
+            "pending_rows": lag.pending_rows if lag is not None else 0,
+            "lag_seconds": lag.lag_seconds if lag is not None else 0.0,
+        }
+        if room is not None:  # which process writes its table
+            entry["writer"] = rooms.election.writer(name)
+        if name in rooms.errors:
+            entry["error"] = rooms.errors[name]
+        elif room is not None:
+            entry["rows"] = len(room.document.doc.get(ROWS, type=Map))
+            entry["refusals"] = len(room.document.doc.get(REFUSALS, type=Map))
+        else:
+            with suppress(Exception):  # the database is down: the list still answers
+                entry["rows"] = await asyncio.to_thread(count_rows, rooms.store.engine, table)
+        return entry
 
     async def sheet(request: Request, name: str) -> Response:
         columns, rows = await records(name)

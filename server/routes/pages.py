@@ -46,10 +46,15 @@ PAGE = """<!doctype html>
 
 SHEET_BODY = """<div class="cellsync-page" data-cellsync-sheet="{name}" data-grid="{grid}"
      data-service-worker="{service_worker}">
-  <header><a href="/">Cellsync</a> / <h1>{name}</h1></header>
+  <header>
+    <a href="/">Cellsync</a> / <h1>{name}</h1>
+    <button type="button" class="cellsync-panel-toggle" data-testid="panel-toggle"
+            aria-controls="cellsync-panel" aria-expanded="true">People &amp; refusals</button>
+  </header>
   <div data-slot="toolbar"></div>
+  <div data-slot="view"></div>
   <div data-slot="grid" data-testid="grid"></div>
-  <aside>
+  <aside id="cellsync-panel" data-testid="panel" aria-label="People and refusals">
     <h2>On this sheet</h2>
     <div data-slot="people"></div>
     <h2>Refused</h2>
@@ -59,10 +64,15 @@ SHEET_BODY = """<div class="cellsync-page" data-cellsync-sheet="{name}" data-gri
 
 
 INDEX_BODY = """<main class="cellsync-home">
-  <h1>Cellsync</h1>
-  <h2>Sheets</h2>
-  <ul data-testid="sheets"></ul>
-  <p data-testid="sheets-message" hidden></p>
+  <header><h1>Cellsync</h1></header>
+  <h2 id="sheets-title">Sheets</h2>
+  <table class="cellsync-sheets" data-testid="sheet-table" aria-labelledby="sheets-title" hidden>
+    <thead><tr><th scope="col">Sheet</th><th scope="col">Table</th>
+      <th scope="col" class="cellsync-number">Rows</th><th scope="col">On it now</th>
+      <th scope="col">Status</th></tr></thead>
+    <tbody data-testid="sheets"></tbody>
+  </table>
+  <p data-testid="sheets-message" role="status" hidden></p>
 </main>"""
 
 
@@ -77,7 +87,10 @@ def page_routes(sheets: Mapping[str, str], secured: bool = False) -> list[BaseRo
         return f"/static/{name}?v={versions.get(name, 'missing')}"
 
     async def index(request: Request) -> HTMLResponse:
-        head = f'<script type="module" src="{asset("index.js")}"></script>'
+        head = (
+            f'<link rel="stylesheet" href="{asset("index.css")}">\n'
+            f'<script type="module" src="{asset("index.js")}"></script>'
+        )
         return HTMLResponse(PAGE.format(title="Sheets", head=head, body=INDEX_BODY))
 
     async def sheet(request: Request) -> HTMLResponse:

@@ -37,7 +37,7 @@ class Presence:
     def apply(self, sender: Connection, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """Records the entries that are news; returns them, to forward to the others. A
         client changes only its own presence: another connection's entries are left alone."""
-        return self._record(sender, entries, lambda entry: self._checked(entry, sender.user))
+        return self._record(sender, entries, lambda entry: self._checked(entry, sender))
 
     def apply_remote(self, process: str, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """The same for the entries of another process's clients, which it checked."""
@@ -79,9 +79,9 @@ class Presence:
             removals.append(removal)
         return removals
 
-    def _checked(self, entry: AwarenessEntry, token_user: dict | None) -> AwarenessEntry:
+    def _checked(self, entry: AwarenessEntry, sender: Connection) -> AwarenessEntry:
         """The entry as the others may see it; ProtocolError unless its state is a JSON
-        object or null (a removal)."""
+        object or null (a removal). The sender's `shown_name` follows the name it shows."""
         try:
             state = json.loads(entry.state, parse_constant=_not_json)
         except ValueError as exc:
@@ -90,8 +90,11 @@ class Presence:
             return AwarenessEntry(entry.client_id, entry.clock, REMOVED)
         if not isinstance(state, dict):
             raise ProtocolError("awareness state is not a JSON object")
+        user = _user(state.get("user"), sender.user)
+        if user and user.get("name"):
+            sender.shown_name = user["name"]
         fields = {
-            "user": _user(state.get("user"), token_user),
+            "user": user,
             "cursor": self._cell(state.get("cursor")),
             "selection": self._selection(state.get("selection")),
         }

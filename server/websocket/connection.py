@@ -63,6 +63,7 @@ class Connection:
         self._max_backlog = max_backlog
         self.dropped = False
         self.user = user  # {"id", "name"} from the token; None when the server runs open
+        self.shown_name: str | None = None  # the name its presence shows the others
         self.can_write = can_write
         self.expires_at = expires_at  # when the token runs out (time.time()), if it does
         self._rate = messages_per_second

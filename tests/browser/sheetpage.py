@@ -100,6 +100,16 @@ class SheetPage:
         await self.page.keyboard.type(text)
         await self.page.keyboard.press("Enter")
 
+    @property
+    def editor(self) -> Locator:
+        """The text field of the cell editor that is open."""
+        return self.page.locator(".tabulator-editing input[type=text]")
+
+    async def expect_kept(self, text: str, reason: str) -> None:
+        """The editor stays open with `text` as typed, and says why under it."""
+        await expect(self.editor).to_have_value(text, timeout=TIMEOUT_MS)
+        await expect(self.page.get_by_test_id("editor-message")).to_contain_text(reason)
+
     async def paste(self, text: str) -> None:
         """Pastes tab-separated text at the selection, as Ctrl+V would."""
         await self.page.evaluate(PASTE, text)

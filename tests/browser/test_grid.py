@@ -160,7 +160,7 @@ async def test_presence_outlines_the_other_users_cell(open_sheet, artifacts):
     await b.select("5", "name")
     outlined = (
         "([selector]) => { const cell = document.querySelector(selector);"
-        " return !!cell && getComputedStyle(cell).outlineStyle === 'solid'; }"
+        " return !!cell && getComputedStyle(cell).boxShadow.includes('inset'); }"
     )
     selector = '.tabulator-row[data-key="3"] .tabulator-cell[tabulator-field="qty"]'
     await b.page.wait_for_function(outlined, arg=[selector])

@@ -43,7 +43,7 @@ async def test_a_hostile_presence_reaches_another_page_as_text_only(open_sheet, 
 
     people = victim.page.get_by_test_id("people")
     await expect(people).to_contain_text(HTML_NAME)  # the name, as text
-    outlined = "(s) => getComputedStyle(document.querySelector(s)).outlineStyle === 'solid'"
+    outlined = "(s) => getComputedStyle(document.querySelector(s)).boxShadow.includes('inset')"
     await victim.page.wait_for_function(outlined, arg=QTY_3)
     await victim.page.screenshot(path=artifacts / "hostile-presence.png")
     await page_is_untouched(victim.page)

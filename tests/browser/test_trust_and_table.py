@@ -17,9 +17,9 @@ from persistence.tokens import mint
 SECRET = "browser-test-secret-of-at-least-32-bytes"
 HOUR = 3600
 
-OUTLINED = (
+OUTLINED = (  # another user's range, drawn as inset shadows in their colour
     "([selector]) => { const cell = document.querySelector(selector);"
-    " return !!cell && getComputedStyle(cell).outlineStyle === 'solid'; }"
+    " return !!cell && getComputedStyle(cell).boxShadow.includes('inset'); }"
 )
 REFUSED_MARK = (
     "([selector]) => { const cell = document.querySelector(selector);"
@@ -90,11 +90,18 @@ async def test_refused_values_show_why_and_the_grid_keeps_the_valid_value(
     a = await open_on(server, "Ada")
     b = await open_on(server, "Bob")
 
-    # Values the column cannot take are refused as they are typed, and never sent.
+    # Values the column cannot take stay in the editor with the reason, and are never sent;
+    # pasted, they are refused and listed.
     await a.type_into("2", "name", "x" * 81)
+    await a.expect_kept("x" * 81, "at most 80 characters")
+    await a.press("Escape")
     await a.expect_text("2", "name", "item 2")
+    await a.paste("x" * 81)
     await expect_refused(a, "2", "name", "at most 80 characters")
     await a.type_into("3", "qty", "lots")
+    await a.expect_kept("lots", "expected a whole number")
+    await a.press("Escape")
+    await a.paste("lots")
     await a.expect_text("3", "qty", "3")
     await expect_refused(a, "3", "qty", "expected a whole number")
     assert await a.value("3", "qty") == 3

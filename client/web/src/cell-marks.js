@@ -1,7 +1,9 @@
-// Marks on cells that a grid re-renders at will (virtual scrolling): other users' selections
-// outlined in their colour with their name, and cells the server refused, flashing with the
-// reason. Drawn as CSS rules keyed by row key and column, so rows scrolled into view later get
-// them too, and no grid cell is touched. The rules live in a constructed style sheet, which the
+// Marks on cells that a grid re-renders at will (virtual scrolling): other users' selected
+// ranges outlined in their colour, with their name in a tag above the range (below it on the
+// first row) so it never covers the range's values, fading after a few seconds so it does not
+// hide its neighbours' for long either, and cells the server refused, flashing, with
+// the reason under the cell on hover. Drawn as CSS rules keyed by row key and column, so rows
+// scrolled into view later get them too, and no grid cell is touched. The rules live in a constructed style sheet, which the
 // page's Content-Security-Policy allows where it refuses inline <style>; what other users sent
 // reaches them only as checked colours and quoted strings.
 import { checkedColour } from "./presence.js";
@@ -12,13 +14,21 @@ export function cssString(text) {
 }
 
 const LABEL =
-  "position: absolute; top: 0; right: 0; z-index: 5; padding: 0 3px; font: 10px/1.3 sans-serif; " +
-  "color: #fff; white-space: nowrap; pointer-events: none;";
+  "position: absolute; left: -1px; z-index: 12; padding: 1px 5px; font: 11px/1.3 system-ui, sans-serif; " +
+  "color: #fff; white-space: nowrap; pointer-events: none; border-radius: 3px;";
 const REASON =
-  "position: absolute; inset: 0; z-index: 6; padding: 0 4px; font: 11px/1.6 sans-serif; " +
-  "color: #fff; background: #c00; overflow: hidden; white-space: nowrap;";
+  "position: absolute; top: 100%; left: 0; z-index: 13; width: max-content; max-width: 20rem; " +
+  "padding: 4px 8px; font: 13px/1.4 system-ui, sans-serif; white-space: normal; color: #5c0000; " +
+  "background: #fff4f4; border: 1px solid #c00; border-radius: 4px; box-shadow: 0 2px 6px #0003; " +
+  "pointer-events: none;";
+const ONE_CELL = ({ cursor }) => ({ rows: [cursor.row], columns: [cursor.column], firstRow: false });
+// Ranges taller than this are outlined on their first rows only: the rules are one per cell.
+const MAX_OUTLINED_ROWS = 2000;
 
-const FLASH = "@keyframes cellsync-refused { 50% { background: #fbb; } }";
+// A name tag shows for a few seconds after its user moves, and again while the range is hovered.
+const KEYFRAMES =
+  "@keyframes cellsync-refused { 50% { background: #fbb; } }\n" +
+  "@keyframes cellsync-tag { 0%, 80% { opacity: 1; } 100% { opacity: 0; } }";
 
 export class CellMarks {
   /** `selector(rowKey, column)`: the CSS selector of one cell in this grid, or of the whole
@@ -32,20 +42,47 @@ export class CellMarks {
     this.refusals = "";
   }
 
-  /** others: [{id, name, colour, cursor: {row, column} | null}] */
-  showPresence(others) {
+  /** others: [{id, name, colour, cursor: {row, column} | null, selection: {start, end} | null}];
+   * `span(person)`: the rows (keys, top first) and columns (left first) of their range,
+   * `firstRow`: whether its first row is the grid's first (the tag then goes under the range). */
+  showPresence(others, span = ONE_CELL) {
     this.presence = others
       .filter((person) => person.cursor)
-      .map((person) => {
-        const cell = this.selector(person.cursor.row, person.cursor.column);
-        const colour = checkedColour(person.colour, person.id);
-        return (
-          `${cell} { outline: 2px solid ${colour}; outline-offset: -2px; position: relative; overflow: visible; }\n` +
-          `${cell}::before { ${LABEL} content: ${cssString(person.name)}; background: ${colour}; }`
-        );
-      })
+      .map((person) => this.rangeRules(person, span(person)))
       .join("\n");
     this.render();
+  }
+
+  /** The range's border, drawn as inset shadows on its edge cells (grouped by which edges each
+   * cell has), and the name tag on its top-left cell. */
+  rangeRules(person, { rows, columns, firstRow }) {
+    const colour = checkedColour(person.colour, person.id);
+    const shown = rows.slice(0, MAX_OUTLINED_ROWS);
+    const last = { row: rows.length - 1, column: columns.length - 1 };
+    const byShadow = new Map();
+    shown.forEach((row, i) => {
+      const inner = i > 0 && i < last.row;
+      columns.forEach((column, j) => {
+        if (inner && j > 0 && j < last.column) return;
+        const edges = [];
+        if (i === 0) edges.push(`inset 0 2px 0 ${colour}`);
+        if (i === last.row) edges.push(`inset 0 -2px 0 ${colour}`);
+        if (j === 0) edges.push(`inset 2px 0 0 ${colour}`);
+        if (j === last.column) edges.push(`inset -2px 0 0 ${colour}`);
+        const shadow = edges.join(", ");
+        if (!byShadow.has(shadow)) byShadow.set(shadow, []);
+        byShadow.get(shadow).push(this.selector(row, column));
+      });
+    });
+    const tagged = this.selector(firstRow ? shown.at(-1) : rows[0], columns[0]);
+    const side = firstRow ? "top: 100%; margin-top: 1px" : "bottom: 100%; margin-bottom: 1px";
+    return [
+      ...[...byShadow].map(([shadow, cells]) => `${cells.join(",\n")} { box-shadow: ${shadow}; }`),
+      `${tagged} { position: relative; overflow: visible; }`,
+      `${tagged}::before { ${LABEL} ${side}; content: ${cssString(person.name)}; background: ${colour}; ` +
+        "animation: cellsync-tag 4s forwards; }",
+      `${tagged}:hover::before { animation: none; opacity: 1; }`,
+    ].join("\n");
   }
 
   /** cells: [{row, column, reason}] (Refusals.list()). */
@@ -55,6 +92,7 @@ export class CellMarks {
         const selector = this.selector(row, column);
         return (
           `${selector} { position: relative; animation: cellsync-refused 0.6s 3; box-shadow: inset 0 0 0 2px #c00; }\n` +
+          `${selector}:hover { overflow: visible; z-index: 13; }\n` +
           `${selector}:hover::after { ${REASON} content: ${cssString(reason)}; }`
         );
       })
@@ -63,7 +101,7 @@ export class CellMarks {
   }
 
   render() {
-    this.sheet.replaceSync(`${FLASH}\n${this.presence}\n${this.refusals}`);
+    this.sheet.replaceSync(`${KEYFRAMES}\n${this.presence}\n${this.refusals}`);
   }
 
   destroy() {

@@ -25,7 +25,7 @@ export class GridBinding {
   follow() {
     this.unsubscribe = [
       this.connection.changes.subscribe((change) => this.onChange(change)),
-      this.connection.presence.subscribe((others) => this.marks.showPresence(others)),
+      this.connection.presence.subscribe((others) => this.marks.showPresence(others, (person) => this.span(person))),
       this.sheet.refused.subscribe((cells) => this.marks.showRefusals(cells)),
     ];
     if (this.sheet.columns().length) this.build();
@@ -35,6 +35,20 @@ export class GridBinding {
   onChange(change) {
     if (this.built) this.apply(change);
     else if (this.sheet.columns().length) this.build();
+  }
+
+  /** The rows (keys) and columns of someone's selected range, in the document's order, and
+   * whether it starts on the first row. A range whose corners are gone is their cursor's cell. */
+  span({ cursor, selection }) {
+    const keys = this.sheet.keys();
+    const columns = this.sheet.columns().map((column) => column.name);
+    const between = (list, a, b) => {
+      const [i, j] = [list.indexOf(a), list.indexOf(b)];
+      return i < 0 || j < 0 ? [a] : list.slice(Math.min(i, j), Math.max(i, j) + 1);
+    };
+    const end = selection?.end ?? cursor;
+    const rows = cursor.row === end.row ? [cursor.row] : between(keys, cursor.row, end.row);
+    return { rows, columns: between(columns, cursor.column, end.column), firstRow: rows[0] === keys[0] };
   }
 
   /** One row of the grid's data: the row's cells and its key. */

@@ -55,7 +55,7 @@ function editButtons(sheet, grid) {
 /** Fills the toolbar, people and refusals slots of `root` for a connection and its grid. */
 export function renderChrome(root, connection, grid) {
   const { sheet, status, presence } = connection;
-  const statusBadge = element("span", { class: "cellsync-status", "data-testid": "connection-status" });
+  const statusBadge = element("span", { class: "cellsync-status", "data-testid": "connection-status", role: "status", "aria-live": "polite" });
   const alert = element("p", { class: "cellsync-alert", role: "alert", "data-testid": "access-refused", hidden: "" });
   const toolbar = element("div", { class: "cellsync-toolbar" }, ...editButtons(sheet, grid), nameField(connection), statusBadge, alert);
   const people = element("ul", { class: "cellsync-people", "data-testid": "people" });

@@ -11,6 +11,7 @@ import { startPage } from "./start.js";
 // (esbuild keeps only the modules named here.)
 tabulator.Tabulator.registerModule([
   tabulator.EditModule,
+  tabulator.FilterModule,
   tabulator.FormatModule,
   tabulator.FrozenColumnsModule,
   tabulator.InteractionModule,

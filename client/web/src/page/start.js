@@ -6,8 +6,12 @@ import { IncompleteRows } from "../incomplete-rows.js";
 import { rememberName, rememberedName } from "../presence.js";
 import { renderChrome } from "./chrome.js";
 import { showConflictReport } from "./conflict-report.js";
+import { followHistory } from "./history.js";
 import { keepPageOffline } from "./offline.js";
+import { followPanel } from "./panel.js";
+import { followRowViews } from "./row-view.js";
 import { pageToken } from "./token.js";
+import { renderViewControls } from "./view-controls.js";
 
 /** `bindGrid(connection, element)` returns a grid binding (addRow, deleteSelectedRows, ready). */
 export async function startPage(bindGrid) {
@@ -30,6 +34,17 @@ export async function startPage(bindGrid) {
     .then(() => keepPageOffline(root.dataset.serviceWorker))
     .catch((error) => console.warn("offline page cache:", error));
   renderChrome(root, connection, grid);
+  renderViewControls(root, grid);
+  followHistory(root, connection.sheet);
+  followPanel(root);
+  followRowViews(root, connection.sheet);
+  // Escape in the grid hands the focus to the toolbar.
+  root.addEventListener("cellsync:leave-grid", (event) => {
+    const first = root.querySelector(".cellsync-toolbar :is(button:not([disabled]), input, a[href])");
+    if (!first) return;
+    first.focus();
+    event.preventDefault();
+  });
   window.cellsync = { connection, grid, conflicts };
   return window.cellsync;
 }

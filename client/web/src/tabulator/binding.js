@@ -8,7 +8,11 @@ import { EditConflicts } from "./edit-conflicts.js";
 import { installKeyboard } from "./keyboard.js";
 import { openRow } from "./new-row.js";
 import { selectedRange } from "./clipboard.js";
+import { activeCell } from "./internals.js";
+import { installNavigation } from "./navigation.js";
+import { ROW_HEADER } from "./row-header.js";
 import { speedUpRangeSelection } from "./select-range.js";
+import { GridView } from "./view.js";
 
 // Structural changes adding more rows than this reload the data instead of adding row by row.
 const BULK_ADD = 500;
@@ -53,7 +57,8 @@ export class TabulatorBinding extends GridBinding {
       nestedFieldSeparator: false,
       height: this.options.height ?? "100%",
       columnDefaults: COLUMN_DEFAULTS,
-      rowHeader: { resizable: false, frozen: true, width: 48, hozAlign: "center", formatter: "rownum", headerSort: false },
+      rowHeader: ROW_HEADER,
+      headerSortClickElement: "icon",
       selectableRange: 1,
       selectableRangeColumns: true,
       selectableRangeRows: true,
@@ -64,7 +69,9 @@ export class TabulatorBinding extends GridBinding {
     });
     speedUpRangeSelection(this.table);
     this.editConflicts = new EditConflicts(this);
+    this.view = new GridView(this);
     this.table.on("tableBuilt", () => {
+      installNavigation(this);
       installKeyboard(this);
       const chose = () => (this.userSelected = true);
       this.element.addEventListener("pointerdown", chose, true);
@@ -90,8 +97,9 @@ export class TabulatorBinding extends GridBinding {
 
   onSelection() {
     const range = selectedRange(this.table);
-    if (range) this.connection.presence.setCursor(this.keyOf(range.rows[0]), range.columns[0].getField());
-    else this.connection.presence.setCursor(null);
+    if (!range) return this.connection.presence.setCursor(null);
+    const end = { row: this.keyOf(range.rows.at(-1)), column: range.columns.at(-1).getField() };
+    this.connection.presence.setCursor(this.keyOf(range.rows[0]), range.columns[0].getField(), end);
   }
 
   apply(change) {
@@ -157,6 +165,15 @@ export class TabulatorBinding extends GridBinding {
   selectedRowKeys() {
     const range = this.userSelected ? selectedRange(this.table) : null;
     return range ? range.rows.map(this.keyOf) : [];
+  }
+
+
+  /** Asks the page for the active cell's row's expanded view (a `cellsync:expand-row` event). */
+  expandActiveRow() {
+    const cell = activeCell(this.table);
+    if (!cell) return;
+    const detail = { key: this.keyOf(cell.getRow()) };
+    this.element.dispatchEvent(new CustomEvent("cellsync:expand-row", { bubbles: true, detail }));
   }
 
   /** Deletes the rows the user's selection touches. */

@@ -1,9 +1,13 @@
-// Tabulator column definitions from the document's `meta.columns`: typed editors, and no editor
-// for the primary key, read-only columns, or any column of a read-only sheet. Editors take any
-// text: the sheet refuses what a column cannot take, and the grid shows why.
+// Tabulator column definitions from the document's `meta.columns`: humanised headers with a
+// type sign, cells shown by type (formatters.js), and an editor per type that checks what was
+// typed before it leaves the cell; no editor for the primary key, read-only columns, or any
+// column of a read-only sheet.
+import { choiceEditor } from "./choice-editor.js";
 import { dateEditor } from "./date-editor.js";
+import { headerFilter } from "./filtering.js";
+import { cellFormat, headerFormat } from "./formatters.js";
+import { textEditor } from "./text-editor.js";
 
-const NUMERIC = new Set(["integer", "number", "decimal"]);
 // Column widths are estimated from the characters of the header and of the first rows:
 // Tabulator's fitData measured every cell drawn instead, a forced layout per column (~40 ms of
 // a 10,000-row first render). Users resize columns from the header.
@@ -11,57 +15,56 @@ const SAMPLE_ROWS = 50;
 const CHAR_PX = 8;
 const PADDING_PX = 24;
 const REQUIRED = "Required: a new row is saved once this is filled in";
+const HEADER_EXTRA_PX = 70; // the type sign, the sort arrow and padding
 
 /** What every column shares: the bounds of its width, and a resize handle in its header only
- * (one in every cell cost ~20 ms of a first render, and more on each scroll). */
-export const COLUMN_DEFAULTS = { minWidth: 80, maxWidth: 400, resizable: "header" };
+ * (one in every cell cost ~20 ms of a first render, and more on each scroll). Sorting is this
+ * user's own (the document's order never changes), from the header's arrow only: a click on
+ * the title selects the column. */
+export const COLUMN_DEFAULTS = { minWidth: 80, maxWidth: 400, resizable: "header", headerSort: true };
 
 /** The definitions for the columns of `sheet` (a Sheet) showing the rows `keys`. */
 export function columnDefinitions(sheet, keys) {
   const sample = keys.slice(0, SAMPLE_ROWS).map((key) => sheet.rows.get(key));
   return sheet.columns().map((column) => {
+    const editable = sheet.canEdit(column);
+    const header = headerFormat(column, editable);
     const definition = {
-      title: column.name,
       field: column.name,
-      headerSort: false,
-      width: estimatedWidth(column.name, sample.map((row) => row?.get(column.name))),
-      ...display(column),
+      width: estimatedWidth(header.title, sample.map((row) => row?.get(column.name))),
+      sorter: column.type === "boolean" ? "boolean" : ["integer", "number", "decimal"].includes(column.type) ? "number" : "string",
+      ...header,
+      ...headerFilter(column),
+      ...cellFormat(column),
     };
-    if (!sheet.canEdit(column)) return { ...definition, cssClass: "cellsync-readonly" };
+    if (!editable) return { ...definition, cssClass: "cellsync-readonly" };
     if (column.required) Object.assign(definition, { cssClass: "cellsync-required", headerTooltip: REQUIRED });
     return { ...definition, ...editor(column) };
   });
 }
 
 function estimatedWidth(title, values) {
-  const chars = Math.max(title.length, ...values.map((value) => (value == null ? 0 : String(value).length)));
+  const chars = Math.max(...values.map((value) => (value == null ? 0 : String(value).length)));
   const { minWidth, maxWidth } = COLUMN_DEFAULTS;
-  return Math.min(maxWidth, Math.max(minWidth, chars * CHAR_PX + PADDING_PX));
-}
-
-function display(column) {
-  if (column.type === "boolean") {
-    return { formatter: "tickCross", formatterParams: { allowEmpty: true }, hozAlign: "center" };
-  }
-  return NUMERIC.has(column.type) ? { hozAlign: "right" } : {};
+  const width = Math.max(chars * CHAR_PX + PADDING_PX, title.length * CHAR_PX + HEADER_EXTRA_PX);
+  return Math.min(maxWidth, Math.max(minWidth, width));
 }
 
 function editor(column) {
-  if (column.choices) {
-    const values = column.nullable ? ["", ...column.choices] : column.choices;
-    return { editor: "list", editorParams: { values, autocomplete: true, listOnEmpty: true } };
-  }
+  if (column.choices) return { editor: choiceEditor(column) };
   switch (column.type) {
     case "integer":
     case "number":
     case "decimal":
-      return { editor: "input", editorParams: { selectContents: true, elementAttributes: { inputmode: "decimal" } } };
+      return { editor: textEditor(column, { inputmode: "decimal" }) };
     case "boolean":
-      return { editor: "tickCross", editorParams: { tristate: column.nullable } };
+      // Toggled by a click on the tick or by Space (navigation.js); typing opens this editor,
+      // which reads true/false/yes/no. A double click opens no editor: its clicks toggle.
+      return { editor: textEditor(column), editable: false };
     case "date":
     case "datetime":
-      return { editor: dateEditor(column.type) };
+      return { editor: dateEditor(column) };
     default:
-      return { editor: "input", editorParams: { selectContents: true } };
+      return { editor: textEditor(column) };
   }
 }

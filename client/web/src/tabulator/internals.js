@@ -1,5 +1,6 @@
 // The few things Tabulator 6 offers no public API for, in one place: which cell is active in
-// the range selection, moving it as the arrow keys do, and whether a cell is being edited.
+// the range selection, moving it as the arrow keys do or to a given place, and whether a cell
+// is being edited.
 
 export function activeCell(table) {
   return table.modules.selectRange.getActiveCell()?.getComponent() ?? null;
@@ -8,6 +9,36 @@ export function activeCell(table) {
 /** Moves the selection one cell: "up", "down", "left" or "right". */
 export function moveSelection(table, direction) {
   table.modules.selectRange.navigate(false, false, direction);
+}
+
+/** The active cell's place, {row, column}: indexes into the rows shown and the data columns. */
+export function activePosition(table) {
+  const range = table.modules.selectRange.activeRange;
+  if (!range || range.start.row === undefined) return null;
+  const header = table.modules.selectRange.rowHeader ? 1 : 0;
+  return { row: range.start.row, column: range.start.col - header };
+}
+
+/** Selects the one cell at `row`, `column` (clamped to the sheet: Infinity is the last) and
+ * scrolls it into view, as the arrow keys do. */
+export function selectPosition(table, row, column) {
+  const select = table.modules.selectRange;
+  const range = select.activeRange;
+  const rows = select.getTableRows();
+  if (!range || !rows.length) return;
+  const header = select.rowHeader ? 1 : 0;
+  const rowIndex = Math.max(0, Math.min(row, rows.length - 1));
+  const columnIndex = Math.max(header, Math.min(column + header, select.getTableColumns().length - 1));
+  range.setStart(rowIndex, columnIndex);
+  range.setEnd(rowIndex, columnIndex);
+  select.selecting = "cell";
+  const rowComponent = select.getRowByRangePos(rowIndex).getComponent();
+  const columnComponent = select.getColumnByRangePos(columnIndex).getComponent();
+  // Each scroll resolves once done, or never when there was nothing to scroll.
+  const layout = () => select.layoutElement();
+  rowComponent.scrollTo("nearest", false).then(layout, () => {});
+  columnComponent.scrollTo("middle", false).then(layout, () => {});
+  layout();
 }
 
 export function isEditing(table) {

@@ -12,6 +12,7 @@ export function installKeyboard(binding) {
   const onKeyDown = (event) => {
     const command = event.ctrlKey || event.metaKey;
     if (isEditing(table)) {
+      if (event.key === "Escape") moveAfterEdit = null;
       if (event.key === "Enter") moveAfterEdit = event.shiftKey ? "up" : "down";
       if (event.key === "Tab") {
         moveAfterEdit = event.shiftKey ? "left" : "right";

@@ -1,0 +1,108 @@
+"""Every screen and every way in, in real Chromium: the phone layout (grid first, the panel
+folded, the editor above the frozen row handle), keyboard access to the toolbar and the
+spreadsheet keys, and the grid's ARIA roles, counts, live status and labels."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+from sheetpage import SheetPage
+
+ACTIVE = (
+    "() => { const c = window.cellsync.grid.table.modules.selectRange.getActiveCell();"
+    " return c && [c.row.getData().__cellsync_key, c.column.getField()]; }"
+)
+
+
+async def active(page: SheetPage) -> list[str]:
+    return await page.page.evaluate(ACTIVE)
+
+
+async def test_a_phone_shows_the_grid_first_and_the_editor_whole(browser, server, artifacts):
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = await SheetPage.open(context, server.http, "items", "Ada")
+    grid = await page.page.get_by_test_id("grid").bounding_box()
+    assert grid is not None and grid["width"] >= 380 and grid["height"] >= 500, grid
+    await expect(page.page.get_by_test_id("panel")).to_be_hidden()
+    toggle = page.page.get_by_test_id("panel-toggle")
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    await page.page.screenshot(path=artifacts / "sheet-390x844.png")
+
+    # Scrolled right, a cell partly under the frozen row handle: its editor is drawn above it.
+    await page.select("3", "name")
+    await page.page.locator(".tabulator-tableholder").evaluate("(h) => { h.scrollLeft = 100; }")
+    await page.press("F2")
+    editor = page.editor
+    await expect(editor).to_be_focused()
+    box = await editor.bounding_box()
+    handle = await page.page.locator(".tabulator-range-row-header").first.bounding_box()
+    assert box is not None and handle is not None and box["x"] < handle["x"] + handle["width"]
+    hit = await page.page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.tagName", [box["x"] + 3, box["y"] + 5]
+    )
+    assert hit == "INPUT", hit
+    await page.page.screenshot(path=artifacts / "sheet-390x844-editing.png")
+    await page.press("Escape")
+
+    await toggle.click()
+    await expect(page.page.get_by_test_id("panel")).to_be_visible()
+    await expect(page.page.get_by_test_id("person")).to_have_count(1)
+    await page.page.screenshot(path=artifacts / "sheet-390x844-panel.png")
+
+
+async def test_the_keyboard_reaches_every_control_and_moves_as_a_spreadsheet(open_sheet):
+    a = await open_sheet("Ada")
+    await a.select("2", "name")
+    await a.press("End")
+    assert await active(a) == ["2", "notes"]
+    await a.press("Home")
+    assert await active(a) == ["2", "id"]
+    await a.press("Control+End")
+    assert await active(a) == ["10", "notes"]
+    await a.press("Control+Home")
+    assert await active(a) == ["1", "id"]
+    await a.press("PageDown")
+    assert (await active(a))[0] == "10"  # the whole sheet fits a screen
+    await a.press("PageUp")
+    assert (await active(a))[0] == "1"
+
+    await a.select("4", "qty")
+    await a.press("F2")
+    await expect(a.editor).to_have_value("4")
+    await a.editor.fill("44")
+    await a.press("Enter")
+    await a.wait_value("4", "qty", 44)
+
+    await a.press("Escape")  # leaves the grid for the toolbar
+    await expect(a.page.get_by_test_id("add-row")).to_be_focused()
+    order = []
+    for _ in range(8):
+        order.append(await a.page.evaluate("() => document.activeElement.dataset.testid"))
+        await a.press("Tab")
+    assert order == [
+        "add-row",
+        "delete-rows",
+        "undo",
+        "user-name",
+        "search",
+        "toggle-filters",
+        "expand-row",
+        order[7],
+    ], order
+
+
+async def test_aria_roles_counts_live_status_and_labels(open_sheet):
+    a = await open_sheet("Ada")
+    grid = a.page.get_by_role("grid")
+    await expect(grid).to_have_attribute("aria-rowcount", "11")  # the header row and 10 rows
+    await expect(grid).to_have_attribute("aria-label", "items")
+    await expect(a.status).to_have_attribute("aria-live", "polite")
+    await expect(a.status).to_have_attribute("role", "status")
+    await a.page.get_by_test_id("add-row").click()
+    await expect(grid).to_have_attribute("aria-rowcount", "12")
+    tick = a.cell("1", "done").get_by_role("img")
+    await expect(tick).to_have_attribute("aria-label", "no")
+    for control in await a.page.locator(".cellsync-page input, .cellsync-page button").all():
+        name = await control.evaluate(
+            "(c) => c.getAttribute('aria-label') || c.labels?.[0]?.textContent || c.textContent"
+        )
+        assert name.strip(), await control.evaluate("(c) => c.outerHTML")

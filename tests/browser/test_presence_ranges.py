@@ -1,0 +1,66 @@
+"""Presence in real Chromium: another user's whole selected range is outlined in their colour,
+their name tag sits outside the range's cells (never over a value), and up to twelve users
+each get a colour of their own."""
+
+from __future__ import annotations
+
+import asyncio
+
+from playwright.async_api import expect
+from waiting import eventually
+
+CELL = '.tabulator-row[data-key="{key}"] .tabulator-cell[tabulator-field="{column}"]'
+SHADOW = "(selector) => getComputedStyle(document.querySelector(selector)).boxShadow"
+OUTLINED = f"(selector) => ({SHADOW})(selector).includes('inset')"
+TAG = (
+    "(selector) => { const cell = document.querySelector(selector);"
+    " const tag = getComputedStyle(cell, '::before'); return { content: tag.content,"
+    " bottom: tag.bottom, top: tag.top, height: cell.offsetHeight }; }"
+)
+
+
+def cell(key: str, column: str) -> str:
+    return CELL.format(key=key, column=column)
+
+
+async def test_the_whole_range_is_outlined_and_the_tag_covers_no_value(open_sheet, artifacts):
+    a = await open_sheet("Ada")
+    b = await open_sheet("Bob")
+    await a.select("3", "name")
+    await a.cell("5", "qty").click(modifiers=["Shift"])
+    await b.page.wait_for_function(OUTLINED, arg=cell("5", "qty"))
+    for key, column in (("3", "name"), ("3", "qty"), ("4", "name"), ("4", "qty"), ("5", "name")):
+        assert await b.page.evaluate(OUTLINED, cell(key, column)), (key, column)
+    for key, column in (("2", "name"), ("6", "qty"), ("4", "price")):
+        assert await b.page.evaluate(SHADOW, cell(key, column)) == "none", (key, column)
+    tag = await b.page.evaluate(TAG, cell("3", "name"))
+    assert tag["content"] == '"Ada"'
+    assert tag["bottom"].endswith("px") and float(tag["bottom"][:-2]) >= tag["height"], tag
+    await b.page.screenshot(path=artifacts / "presence-range.png")
+
+    await a.select("1", "qty")  # on the first row, the tag goes under the cell
+    await b.page.wait_for_function(OUTLINED, arg=cell("1", "qty"))
+    tag = await b.page.evaluate(TAG, cell("1", "qty"))
+    assert float(tag["top"][:-2]) >= tag["height"], tag
+    await b.page.screenshot(path=artifacts / "presence-first-row.png")
+
+
+async def test_twelve_users_get_twelve_colours(open_sheet, artifacts):
+    pages = [await open_sheet(f"user {i}") for i in range(12)]
+    await asyncio.gather(
+        *(
+            expect(page.page.get_by_test_id("person")).to_have_count(12, timeout=30_000)
+            for page in pages
+        )
+    )
+    colours = "() => window.cellsync.connection.presence.others().map((p) => p.colour)"
+
+    async def distinct() -> bool:
+        seen = await pages[0].page.evaluate(colours)
+        mine = await pages[0].page.evaluate(
+            "() => window.cellsync.connection.provider.awareness.getLocalState().user.colour"
+        )
+        return len(set([*seen, mine])) == 12
+
+    await eventually(distinct, what="twelve distinct colours")
+    await pages[0].page.screenshot(path=artifacts / "presence-twelve.png")

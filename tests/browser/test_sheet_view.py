@@ -1,0 +1,77 @@
+"""A sheet you can work in, in real Chromium: sort, filter and search are each user's own and
+never change the document's order; a row count; humanised headers with type signs; no row
+number beside the key; styled buttons; Undo and Redo enabled only when they can act."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+
+async def shown_keys(page) -> list[str]:
+    """The keys of the rows the grid shows, in its order (not only those drawn)."""
+    return await page.page.evaluate(
+        "() => window.cellsync.grid.table.getRows('active')"
+        ".map((row) => row.getData().__cellsync_key)"
+    )
+
+
+async def test_sort_filter_and_search_are_the_users_own(open_sheet):
+    a = await open_sheet("Ada")
+    b = await open_sheet("Bob")
+    order = await a.keys()
+    count = a.page.get_by_test_id("row-count")
+    await expect(count).to_have_text("10 rows")
+
+    qty = a.page.locator('.tabulator-col[tabulator-field="qty"]')
+    await qty.locator(".tabulator-col-sorter").click()
+    await qty.locator(".tabulator-col-sorter").click()  # descending
+    assert await shown_keys(a) == [str(i) for i in range(10, 0, -1)]
+    assert await a.keys() == order and await b.keys() == order  # the document is untouched
+    assert await shown_keys(b) == order
+
+    await a.page.get_by_test_id("search").fill("item 1")
+    await expect(count).to_have_text("2 of 10 rows")  # item 1, item 10
+    assert sorted(await shown_keys(a)) == ["1", "10"]
+    await a.page.get_by_test_id("search").fill("")
+    await expect(count).to_have_text("10 rows")
+
+    await a.page.get_by_test_id("toggle-filters").click()
+    qty_filter = qty.locator(".tabulator-header-filter input")
+    await qty_filter.press_sequentially(">7")
+    await expect(count).to_have_text("3 of 10 rows")
+    await expect(b.page.get_by_test_id("row-count")).to_have_text("10 rows")
+    await b.type_into("9", "name", "from Bob")  # edits still arrive in a filtered view
+    await a.expect_text("9", "name", "from Bob")
+    await a.page.get_by_test_id("reset-view").click()
+    await expect(count).to_have_text("10 rows")
+    assert await shown_keys(a) == order
+
+
+async def test_headers_buttons_and_the_row_handle(open_sheet, artifacts):
+    a = await open_sheet("Ada")
+    titles = a.page.locator(".tabulator-col[tabulator-field] .tabulator-col-title")
+    await expect(titles).to_have_text(["#ID", "AaName", "#Qty", ".00Price", "✓Done", "AaNotes"])
+    await expect(
+        a.page.locator('.tabulator-col[tabulator-field="price"] .cellsync-title')
+    ).to_have_attribute("title", "price: decimal; 2 decimals")
+    await a.expect_text("2", "price", "3.00")  # the column's scale
+    handle = a.page.locator('.tabulator-row[data-key="2"] .tabulator-range-row-header')
+    await expect(handle).not_to_contain_text("2")  # the key is the ID column's, not repeated
+
+    button = a.page.get_by_test_id("add-row")
+    style = await button.evaluate(
+        "(b) => { const s = getComputedStyle(b); return [s.borderRadius, s.backgroundColor]; }"
+    )
+    assert style == ["6px", "rgb(255, 255, 255)"], style
+
+    undo, redo = a.page.get_by_test_id("undo"), a.page.get_by_test_id("redo")
+    await expect(undo).to_be_disabled()
+    await expect(redo).to_be_disabled()
+    await a.type_into("1", "name", "changed")
+    await expect(undo).to_be_enabled()
+    await expect(redo).to_be_disabled()
+    await undo.click()
+    await a.expect_text("1", "name", "item 1")
+    await expect(undo).to_be_disabled()
+    await expect(redo).to_be_enabled()
+    await a.page.screenshot(path=artifacts / "sheet-desktop.png")
