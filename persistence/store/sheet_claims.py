@@ -59,8 +59,8 @@ class NoClaims:
     def claim(self, sheet: str) -> None:
         pass
 
-    def refresh(self) -> None:
-        pass
+    def refresh(self) -> list[str]:
+        return []
 
     def release(self, sheet: str) -> None:
         pass
@@ -71,6 +71,7 @@ class PostgresClaims:
         self.params = params  # how to connect, as the engine does
         self._conn: psycopg.Connection | None = None
         self._held: set[str] = set()
+        self._lost: list[str] = []  # taken by another process while the session was gone
         self._lock = threading.Lock()
 
     def claim(self, sheet: str) -> None:
@@ -81,11 +82,14 @@ class PostgresClaims:
                 raise SheetTaken(sheet, self._holder(conn, sheet))
             self._held.add(sheet)
 
-    def refresh(self) -> None:
-        """Takes the held sheets back if the database lost them (a restart ends sessions)."""
+    def refresh(self) -> list[str]:
+        """Takes the held sheets back if the database lost them (a restart ends sessions);
+        returns those another process took meanwhile, which this one no longer holds."""
         with self._lock:
             if self._held:
                 self._connection()
+            lost, self._lost = self._lost, []
+            return lost
 
     def release(self, sheet: str) -> None:
         with self._lock:
@@ -110,6 +114,8 @@ class PostgresClaims:
         for sheet in sorted(self._held):
             if not self._try(self._conn, sheet):
                 log.error("%s", SheetTaken(sheet, self._holder(self._conn, sheet)))
+                self._held.discard(sheet)
+                self._lost.append(sheet)
         return self._conn
 
     @staticmethod
@@ -161,8 +167,9 @@ class FileClaims:
             os.pwrite(fd, HOLDER.encode(), 0)
             self._files[sheet] = (fd, 1)
 
-    def refresh(self) -> None:
+    def refresh(self) -> list[str]:
         """A file lock lasts as long as its process."""
+        return []
 
     def release(self, sheet: str) -> None:
         with self._lock:

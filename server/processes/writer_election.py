@@ -17,12 +17,13 @@ from persistence.store.sheet_claims import FileClaims, NoClaims, PostgresClaims,
 log = logging.getLogger(__name__)
 
 Elected = Callable[[], None]  # the process starts writing the sheet
+Demoted = Callable[[], None]  # the process must stop writing it: another one does
 
 
 class SoleWriter:
     """The only process serving a sheet writes it."""
 
-    def stand(self, sheet: str, elected: Elected) -> None:
+    def stand(self, sheet: str, elected: Elected, demoted: Demoted) -> None:
         elected()
 
     async def withdraw(self, sheet: str) -> None:
@@ -42,14 +43,15 @@ class WriterElection:
     def __init__(self, claims: PostgresClaims | FileClaims | NoClaims, interval: float = 1.0):
         self.claims = claims
         self.interval = interval
-        self._standing: dict[str, Elected] = {}  # sheets this process would write
+        self._standing: dict[str, tuple[Elected, Demoted]] = {}  # sheets it would write
         self._held: set[str] = set()
         self._holders: dict[str, str] = {}  # sheet -> the process that writes it, as last seen
         self._wake = asyncio.Event()
 
-    def stand(self, sheet: str, elected: Elected) -> None:
-        """Stands for writing the sheet; `elected` runs once this process is its writer."""
-        self._standing[sheet] = elected
+    def stand(self, sheet: str, elected: Elected, demoted: Demoted) -> None:
+        """Stands for writing the sheet; `elected` runs once this process is its writer, and
+        `demoted` if it loses the claim (its session ended and another process took it)."""
+        self._standing[sheet] = (elected, demoted)
         self._wake.set()
 
     async def withdraw(self, sheet: str) -> None:
@@ -77,9 +79,12 @@ class WriterElection:
             for sheet in [s for s in self._standing if s not in self._held]:
                 await self._try(sheet)
             try:
-                await asyncio.to_thread(self.claims.refresh)
+                lost = await asyncio.to_thread(self.claims.refresh)
             except Exception as exc:  # the database is down: its outage is reported elsewhere
                 log.debug("writer claims not refreshed: %s", exc)
+                lost = []
+            for sheet in lost:
+                self._demote(sheet)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
@@ -93,10 +98,19 @@ class WriterElection:
         except Exception as exc:
             log.debug("sheet %s: cannot stand for its writer yet: %s", sheet, exc)
             return
-        elected = self._standing.get(sheet)
-        if elected is None:  # withdrawn meanwhile
+        standing = self._standing.get(sheet)
+        if standing is None:  # withdrawn meanwhile
             await asyncio.to_thread(self.claims.release, sheet)
             return
         self._held.add(sheet)
         log.info("sheet %s: this process writes its table", sheet)
-        elected()
+        standing[0]()
+
+    def _demote(self, sheet: str) -> None:
+        """Another process took the claim while this one's session was gone: it writes the
+        table now, so this one stops at once (two writers would revert each other)."""
+        self._held.discard(sheet)
+        standing = self._standing.get(sheet)
+        if standing is not None:
+            log.warning("sheet %s: another process took its table writing; stopping here", sheet)
+            standing[1]()

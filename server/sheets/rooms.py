@@ -230,7 +230,9 @@ class Rooms:
         room.share_presence = lambda entries: self.fanout.publish_presence(name, entries)
         self.log_appender.track(name, loaded.log_rows)
         self.fanout.attach(room, backlog)
-        self.election.stand(name, lambda: self.table_sync.attach(document))
+        self.election.stand(
+            name, lambda: self.table_sync.attach(document), lambda: self.table_sync.detach(name)
+        )
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         return room
 
