@@ -65,15 +65,17 @@ async def test_each_update_is_encoded_once_and_not_echoed():
     assert len(logged) == 1
 
 
-class SlowConnection(RecordingConnection):
-    """A client whose socket takes `seconds` to write each frame, as under load."""
+class CostlyConnection(RecordingConnection):
+    """A client whose every write costs `seconds` of CPU, as a write to hundreds does."""
 
     def __init__(self, name: str, seconds: float) -> None:
         super().__init__(name)
         self.seconds = seconds
 
     def send(self, frame: bytes) -> None:
-        time.sleep(self.seconds)  # the write's cost, which the room paces itself by
+        spent = time.thread_time() + self.seconds
+        while time.thread_time() < spent:  # the CPU the room paces itself by
+            pass
         super().send(frame)
 
 
@@ -103,7 +105,7 @@ async def test_a_quiet_room_sends_each_update_at_once():
 
 async def test_under_load_updates_wait_and_share_one_frame_per_client():
     room = new_room(merge_window=60)
-    sender, other = RecordingConnection("sender"), SlowConnection("other", 0.05)
+    sender, other = RecordingConnection("sender"), CostlyConnection("other", 0.05)
     joined(room, sender, other)
     await room.receive(sender, update_frame("first", 1))
     await eventually(lambda: len(other.frames) == 1)
@@ -117,7 +119,7 @@ async def test_under_load_updates_wait_and_share_one_frame_per_client():
 
 async def test_the_wait_never_exceeds_the_merge_window():
     room = new_room(merge_window=0)
-    sender, other = RecordingConnection("sender"), SlowConnection("other", 0.05)
+    sender, other = RecordingConnection("sender"), CostlyConnection("other", 0.05)
     joined(room, sender, other)
     for i in range(3):
         await room.receive(sender, update_frame(f"k{i}", i))

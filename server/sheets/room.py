@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 
-# After a send that took t seconds, the next waits 3t: writing frames takes at most a quarter of
-# the event loop's time, the rest is left for reading, checking and logging the updates.
+# After a send that took t seconds of CPU, the next waits 3t: writing frames takes at most a
+# quarter of a core, the rest is left for reading, checking and logging the updates. CPU time,
+# not wall time: a machine busy with other work does not make the room wait longer.
 PACE = 3.0
 
 
@@ -152,10 +153,10 @@ class Room:
     def _send_pending(self) -> None:
         """Sends what is queued, then paces the next send by what this one cost: a quiet room
         or a cheap send leaves no wait, so each update goes out at once; under load (many
-        clients, many updates, a busy machine) updates wait, never over `merge_window`, and
-        share one frame."""
+        clients and many updates) updates wait, never over `merge_window`, and share one
+        frame."""
         self._send_handle = None
-        started = time.perf_counter()
+        started = time.thread_time()
         updates, self._updates = self._updates, []
         awareness, self._awareness = self._awareness, []
         if updates:
@@ -166,7 +167,7 @@ class Room:
             )
         if awareness:
             self._send_each(awareness, encode_awareness, update=False)
-        spent = time.perf_counter() - started
+        spent = time.thread_time() - started
         self._next_send = asyncio.get_running_loop().time() + min(self._merge_window, spent * PACE)
 
     def _send_each(
