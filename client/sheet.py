@@ -1,19 +1,25 @@
 """The Python client: open a live sheet by URL and name, read and edit its rows.
 
     async with open_sheet("ws://127.0.0.1:8000", "orders") as sheet:
-        print(sheet.rows()[0])
+        for row in sheet:
+            print(row["_key"], row["quantity"])
         sheet.set(key, "quantity", 3)
         key = sheet.add_row({"customer": "Ada"})
 
 Edits apply to the local document at once and reach the server in the background; leaving the
 `async with` block sends what is queued before it closes. To change `sheet.doc` in your own
 way, do it inside `with sheet.edit() as doc:`, one transaction.
+
+Rows are read from the document when asked for, never copied whole beside it: iterating over
+the sheet reads them a chunk at a time. Integer columns give ints, even where JavaScript wrote
+the number (a double).
 """
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from itertools import islice
 from typing import Any
 
 import websockets
@@ -31,6 +37,9 @@ from pycrdt import (
 
 from persistence.document import REFUSALS, iter_rows, new_doc, new_row_key, read_meta
 from persistence.origins import REMOTE, Remote
+from persistence.records import integer_columns, with_integers
+
+READ_CHUNK = 1000  # rows read per read transaction while iterating
 
 
 class SheetClosed(ConnectionError):
@@ -50,7 +59,8 @@ class Sheet:
         self._websocket = websocket
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._synced = asyncio.Event()
-        self._made: list[bytes] = []  # updates of transactions not yet sent (or dropped)
+        self._made: list[bytes] = []  # updates of this program's transactions not yet sent
+        self._remote = False  # applying the server's update: nothing to send back
         self._tasks: list[asyncio.Task[None]] = []
         self._waiters: set[asyncio.Event] = set()
         self.doc.observe(self._on_transaction)
@@ -84,14 +94,13 @@ class Sheet:
         """One transaction on the sheet's document; its update goes to the server unless it
         came from there (origin `REMOTE`)."""
         self._send_made()  # anything changed outside `edit` is this program's own
+        self._remote = isinstance(origin, Remote)
         try:
             with self.doc.transaction(origin=origin):
                 yield self.doc
         finally:
-            made, self._made = self._made, []
-            if not isinstance(origin, Remote):
-                for update in made:
-                    self._outbox.put_nowait(create_update_message(update))
+            self._remote = False
+            self._send_made()
 
     def _send_made(self) -> None:
         made, self._made = self._made, []
@@ -99,8 +108,11 @@ class Sheet:
             self._outbox.put_nowait(create_update_message(update))
 
     def _on_transaction(self, event: TransactionEvent) -> None:
+        """Keeps the update of this program's own changes; the server's are not encoded again
+        (a big sheet's first sync is one update of tens of MB)."""
         self._wake_waiters()
-        self._made.append(event.update)
+        if not self._remote:
+            self._made.append(event.update)
 
     async def _send(self) -> None:
         while True:
@@ -119,11 +131,17 @@ class Sheet:
         async for message in self._websocket:
             if isinstance(message, str) or message[0] != YMessageType.SYNC:
                 continue  # awareness is not shown by the Python client
-            with self.edit(REMOTE):
+            kind = message[1]
+            if kind == YSyncMessageType.SYNC_STEP1:  # a state vector: small
                 reply = handle_sync_message(message[1:], self.doc)
-            if reply is not None:
-                self._outbox.put_nowait(reply)
-            if message[1] == YSyncMessageType.SYNC_STEP2:
+                if reply is not None:
+                    self._outbox.put_nowait(reply)
+                continue
+            update = _sync_payload(message)
+            del message
+            with self.edit(REMOTE):
+                self.doc.apply_update(update)
+            if kind == YSyncMessageType.SYNC_STEP2:
                 self._synced.set()
 
     @property
@@ -135,9 +153,24 @@ class Sheet:
         return [column["name"] for column in self.meta.get("columns", [])]
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every row in display order, with its key under `"_key"`."""
-        with self.doc.transaction():  # one read transaction for every row: 3x faster
-            return [{"_key": key, **values} for key, values in iter_rows(self.doc)]
+        """Every row in display order, with its key under `"_key"`, as one list."""
+        return list(self)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Every row in display order, with its key under `"_key"`, read as the iteration
+        reaches it: a read transaction per `READ_CHUNK` rows is 3x faster than one per row,
+        and none stays open while the caller's code runs."""
+        integers = integer_columns(self.doc)
+        rows = iter_rows(self.doc)
+        while True:
+            with self.doc.transaction():
+                chunk = [
+                    with_integers({"_key": key, **cells}, integers)
+                    for key, cells in islice(rows, READ_CHUNK)
+                ]
+            if not chunk:
+                return
+            yield from chunk
 
     def refusals(self) -> dict[tuple[str, str], str]:
         """Cells the server refused, (row key, column) -> why; column "" for a whole row."""
@@ -145,7 +178,8 @@ class Sheet:
         return {tuple(k.split("\x00", 1)): v["reason"] for k, v in refusals.items()}
 
     def row(self, key: str) -> dict[str, Any]:
-        return dict(self._rows[key].to_py())
+        """One row's cells, read from the document now; KeyError if there is no such row."""
+        return with_integers(self._rows[key].to_py() or {}, integer_columns(self.doc))
 
     def set(self, key: str, column: str, value: Any) -> None:
         self.update(key, {column: value})
@@ -204,6 +238,15 @@ class Sheet:
     @property
     def _order(self) -> Array:
         return self.doc.get("order", type=Array)
+
+
+def _sync_payload(message: bytes) -> bytes:
+    """The update a sync message carries after its two type bytes and its length, in one copy:
+    pycrdt's `handle_sync_message` makes three, each the whole sheet on the first sync."""
+    start = 2
+    while message[start] & 0x80:  # the length's varuint: its last byte is under 0x80
+        start += 1
+    return message[start + 1 :]
 
 
 @asynccontextmanager

@@ -25,11 +25,28 @@ def columns(doc: Doc) -> list[str]:
     return [column["name"] for column in read_meta(doc).get("columns", [])]
 
 
+def integer_columns(doc: Doc) -> list[str]:
+    return [
+        column["name"]
+        for column in read_meta(doc).get("columns", [])
+        if column["type"] == "integer"
+    ]
+
+
+def with_integers(cells: dict[str, Scalar], integers: list[str]) -> dict[str, Scalar]:
+    """`cells` with JavaScript's whole numbers (3.0) in integer columns as ints (3) again."""
+    for name in integers:
+        value = cells.get(name)
+        if isinstance(value, float) and value.is_integer():
+            cells[name] = int(value)
+    return cells
+
+
 def records(doc: Doc) -> list[Record]:
     """Every row in display order, with exactly the table's columns."""
-    kinds = {column["name"]: column["type"] for column in read_meta(doc).get("columns", [])}
+    names, integers = columns(doc), integer_columns(doc)
     return [
-        {name: _typed(cells.get(name), kind) for name, kind in kinds.items()}
+        with_integers({name: cells.get(name) for name in names}, integers)
         for _, cells in iter_rows(doc)
     ]
 
@@ -54,12 +71,6 @@ def to_csv(names: list[str], rows: list[Record], raw: bool = False) -> str:
 
 def to_json(rows: list[Record]) -> str:
     return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
-
-
-def _typed(value: Scalar, kind: str) -> Scalar:
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _safe_csv_value(value: Any) -> str:

@@ -26,7 +26,7 @@ class Settings:
     sheets: dict[str, str] = field(default_factory=dict)  # sheet name -> table name
     host: str = "127.0.0.1"
     port: int = 8000
-    merge_window: float = 0.005  # seconds: updates arriving closer than this share a frame
+    merge_window: float = 0.05  # seconds: the longest an update waits to share a frame
     log_interval: float = 0.1  # seconds between batched writes to the update log
     compact_after: int = 200  # log rows per sheet before they are merged into one
     idle_seconds: float = 30.0  # an empty room stays loaded this long

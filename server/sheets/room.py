@@ -1,8 +1,9 @@
 """The connections editing one sheet, and the broadcast of its document's changes to them.
 
 A client's frame goes to `receive`; its update goes into the `SheetDocument`, which hands
-every change back through the `broadcast` hook. The broadcast merges what arrived within
-`merge_window`, encodes it once, and writes the same frame to every client that lacks it.
+every change back through the `broadcast` hook. The broadcast sends at once in a quiet room;
+under load it paces its sends, so what arrives meanwhile is merged, encoded once, and written as
+the same frame to every client that lacks it.
 Nothing here waits on a client, so one slow or broken client cannot hold up the others.
 Presence goes to the room's clients and to `share_presence` (other processes), and comes
 back from other processes through `presence_from`.
@@ -10,6 +11,7 @@ back from other processes through `presence_from`.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -36,6 +38,11 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 
+# After a send that took t seconds of CPU, the next waits 3t: writing frames takes at most a
+# quarter of a core, the rest is left for reading, checking and logging the updates. CPU time,
+# not wall time: a machine busy with other work does not make the room wait longer.
+PACE = 3.0
+
 
 @dataclass
 class Traffic:
@@ -61,7 +68,7 @@ class Room:
         self._updates: list[tuple[Origin, bytes]] = []
         self._awareness: list[tuple[Origin | None, AwarenessEntry]] = []
         self._send_handle: asyncio.Handle | None = None
-        self._last_sent = 0.0
+        self._next_send = 0.0  # loop time before which a send waits
 
     def join(self, connection: Connection) -> None:
         """Starts the sync handshake and shows the newcomer who is here."""
@@ -133,22 +140,23 @@ class Room:
                      violation.column, violation.reason)  # fmt: skip
 
     def _schedule(self) -> None:
-        """Sends at once after a quiet spell, else at most once per merge window. Sending
-        costs a write per client, so the window widens with the room: one more `merge_window`
-        per 50 clients, up to ten."""
+        """Sends at once unless the room is paced by its last send (see `_send_pending`)."""
         if self._send_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        window = self._merge_window * min(10.0, max(1.0, len(self.connections) / 50))
-        delay = self._last_sent + window - loop.time()
+        delay = self._next_send - loop.time()
         if delay > 0:
             self._send_handle = loop.call_later(delay, self._send_pending)
         else:
             self._send_handle = loop.call_soon(self._send_pending)
 
     def _send_pending(self) -> None:
+        """Sends what is queued, then paces the next send by what this one cost: a quiet room
+        or a cheap send leaves no wait, so each update goes out at once; under load (many
+        clients and many updates) updates wait, never over `merge_window`, and share one
+        frame."""
         self._send_handle = None
-        self._last_sent = asyncio.get_running_loop().time()
+        started = time.thread_time()
         updates, self._updates = self._updates, []
         awareness, self._awareness = self._awareness, []
         if updates:
@@ -159,6 +167,8 @@ class Room:
             )
         if awareness:
             self._send_each(awareness, encode_awareness, update=False)
+        spent = time.thread_time() - started
+        self._next_send = asyncio.get_running_loop().time() + min(self._merge_window, spent * PACE)
 
     def _send_each(
         self,
