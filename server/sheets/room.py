@@ -61,6 +61,7 @@ class Room:
         self.document = document
         self.name = document.name
         self.connections: set[Connection] = set()
+        self._by_origin: dict[Client, Connection] = {}  # who made an update, to skip it
         self._merge_window = merge_window
         self.traffic = traffic or Traffic()
         self._presence = Presence(document.is_cell)
@@ -73,6 +74,7 @@ class Room:
     def join(self, connection: Connection) -> None:
         """Starts the sync handshake and shows the newcomer who is here."""
         self.connections.add(connection)
+        self._by_origin[connection.origin] = connection
         step1 = sync_message(YSyncMessageType.SYNC_STEP1, self.document.state_vector())
         self._send([connection], encode_frame(step1), update=False)
         present = self._presence.live()
@@ -81,6 +83,7 @@ class Room:
 
     def leave(self, connection: Connection) -> None:
         self.connections.discard(connection)
+        self._by_origin.pop(connection.origin, None)
         removals = self._presence.leave(connection)
         self._awareness.extend((None, entry) for entry in removals)
         if removals:
@@ -178,10 +181,9 @@ class Room:
     ) -> None:
         """Sends each client every item but its own, encoding each distinct set once."""
         makers = {origin for origin, _ in items}
-        by_origin: dict[Origin | None, Connection] = {c.origin: c for c in self.connections}
         for maker in makers:
             others = [item for origin, item in items if origin is not maker]
-            connection = by_origin.get(maker)
+            connection = self._by_origin.get(maker) if isinstance(maker, Client) else None
             if connection is not None and others:
                 self._send([connection], encode_frame(encode(others)), update)
         receivers = [c for c in self.connections if c.origin not in makers]
