@@ -60,10 +60,9 @@ class Sheet:
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._synced = asyncio.Event()
         self._made: list[bytes] = []  # updates of this program's transactions not yet sent
-        self._remote = False  # applying the server's update: nothing to send back
         self._tasks: list[asyncio.Task[None]] = []
         self._waiters: set[asyncio.Event] = set()
-        self.doc.observe(self._on_transaction)
+        self._subscription = self.doc.observe(self._on_transaction)
 
     async def _start(self, timeout: float) -> None:
         self._outbox.put_nowait(create_sync_message(self.doc))
@@ -92,14 +91,20 @@ class Sheet:
     @contextmanager
     def edit(self, origin: object = None) -> Iterator[Doc]:
         """One transaction on the sheet's document; its update goes to the server unless it
-        came from there (origin `REMOTE`)."""
+        came from there (origin `REMOTE`). A remote one is applied unobserved: it is not this
+        program's to send, and its update (tens of MB for a big sheet's first sync) is not
+        encoded again."""
         self._send_made()  # anything changed outside `edit` is this program's own
-        self._remote = isinstance(origin, Remote)
+        remote = isinstance(origin, Remote)
+        if remote:
+            self.doc.unobserve(self._subscription)
         try:
             with self.doc.transaction(origin=origin):
                 yield self.doc
         finally:
-            self._remote = False
+            if remote:
+                self._subscription = self.doc.observe(self._on_transaction)
+                self._wake_waiters()
             self._send_made()
 
     def _send_made(self) -> None:
@@ -108,11 +113,9 @@ class Sheet:
             self._outbox.put_nowait(create_update_message(update))
 
     def _on_transaction(self, event: TransactionEvent) -> None:
-        """Keeps the update of this program's own changes; the server's are not encoded again
-        (a big sheet's first sync is one update of tens of MB)."""
+        """Keeps the update of this program's own changes, to send."""
         self._wake_waiters()
-        if not self._remote:
-            self._made.append(event.update)
+        self._made.append(event.update)
 
     async def _send(self) -> None:
         while True:
