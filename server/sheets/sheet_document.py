@@ -56,7 +56,9 @@ class SheetDocument:
         self._columns = {column.name for column in schema.columns}
         self._guard = DocumentGuard(self._doc, schema)
         self._made: list[bytes] = []  # updates of the transactions not yet handed to the hooks
-        self._full_update: bytes | None = None
+        # the whole document, as loaded: the first client (and the table's replica) need not
+        # wait for it to be encoded again (a second or more at 200,000 rows)
+        self._full_update: bytes | None = update
         self._subscription = self._doc.observe(self._on_transaction)
 
     @property
