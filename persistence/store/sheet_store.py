@@ -1,14 +1,17 @@
 """Opens a sheet's document: from the update log, or from its table the first time.
 
 From the first open on, the log is the document's source and the persistence worker writes
-the table. The first open records the table's rows as the worker's last written state, in the
-same transaction as the document's first log row. Later opens repair the document (its
-columns and table follow the database, `order` lists each row once) with server edits logged
-at once. Blocking: run it in a thread.
+the table. The first open streams the table under the sheet's lock: each chunk of rows goes
+into the document and into the record of the worker's last written state, in the same
+transaction as the document's first log row, so the whole table is never held beside it.
+Later opens repair the document (its columns and table follow the database, `order` lists
+each row once) with server edits logged at once. Blocking: run it in a thread.
 """
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import sqlalchemy as sa
 
@@ -22,6 +25,8 @@ from persistence.table.rows import fetch_rows
 from persistence.table.schema import TableSchema, reflect_table
 
 log = logging.getLogger(__name__)
+
+RECORD_CHUNK = 5000  # rows of the table recorded per INSERT at the first open
 
 
 @dataclass(frozen=True)
@@ -41,15 +46,14 @@ class SheetStore:
         logged = self.update_log.load(sheet)
         if logged is not None:
             return self._repaired(sheet, schema, logged)
-        update, rows = _from_table(self.engine, schema)
-        written = {row_key(row[schema.pk]): RecordedRow(row[schema.pk], row) for row in rows}
         with self.engine.begin() as conn:
             table_record.lock_sheet(conn, sheet)
             logged = self.update_log.load(sheet, conn)  # another process may have been first
             if logged is not None:
                 return OpenedSheet(logged.update, logged.rows, schema)
+            rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
+            update = _document(schema, rows)
             self.update_log.append({sheet: update}, conn)
-            table_record.write(conn, sheet, written, new=set(written))
         return OpenedSheet(update, 1, schema)
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
@@ -86,7 +90,8 @@ class SheetStore:
         logged = self.update_log.load(sheet)
         if logged is not None:
             return logged.update
-        return _from_table(self.engine, reflect_table(self.engine, table))[0]
+        schema = reflect_table(self.engine, table)
+        return _document(schema, fetch_rows(self.engine, schema))
 
 
 def _table_rows(engine: sa.Engine, schema: TableSchema) -> load_repair.TableRows:
@@ -113,9 +118,19 @@ def _follow_record(conn: sa.Connection, sheet: str, schema: TableSchema, repair:
     table_record.write(conn, sheet, changed, new=set())
 
 
-def _from_table(engine: sa.Engine, schema: TableSchema) -> tuple[bytes, list[dict[str, Scalar]]]:
-    """The document a sheet starts from (its table's rows), and those rows."""
-    rows = list(fetch_rows(engine, schema))
+def _document(schema: TableSchema, rows: Iterable[dict[str, Scalar]]) -> bytes:
+    """The document a sheet starts from: its table's rows."""
     doc = new_doc()
     populate(doc, schema, rows)
-    return doc.get_update(), rows
+    return doc.get_update()
+
+
+def _recording(
+    rows: Iterator[dict[str, Scalar]], pk: str, conn: sa.Connection, sheet: str
+) -> Iterator[dict[str, Scalar]]:
+    """The rows as they stream by, recorded as written a chunk at a time: the whole table is
+    never held beside the document."""
+    while chunk := list(islice(rows, RECORD_CHUNK)):
+        written = {row_key(row[pk]): RecordedRow(row[pk], row) for row in chunk}
+        table_record.write(conn, sheet, written, new=set(written))
+        yield from chunk

@@ -7,26 +7,26 @@ from collections.abc import Iterator
 import sqlalchemy
 from sqlalchemy.engine import Engine
 
-from persistence.document import Scalar, to_cell
+from persistence.document import Scalar, cell_reader
 from persistence.table.schema import TableSchema, load_table
 
-FETCH_BATCH = 1000
+FETCH_BATCH = 5000
 
 
 def fetch_rows(engine: Engine, schema: TableSchema) -> Iterator[dict[str, Scalar]]:
-    """Every row ordered by primary key, as cells; streamed so a large table is never held
-    twice in memory (once as rows, once in the document)."""
+    """Every row ordered by primary key, as cells; streamed (a server-side cursor where the
+    driver has one, FETCH_BATCH rows at a time) so that a large table is never held whole
+    beside the document it becomes."""
     table = load_table(engine, schema.table)
+    names = [column.name for column in schema.columns]
+    readers = [cell_reader(column) for column in schema.columns]
     query = sqlalchemy.select(*(table.c[column.name] for column in schema.columns))
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=FETCH_BATCH).execute(
             query.order_by(table.c[schema.pk])
         )
         for row in result:
-            yield {
-                column.name: to_cell(value, column)
-                for column, value in zip(schema.columns, row, strict=True)
-            }
+            yield {name: read(value) for name, read, value in zip(names, readers, row, strict=True)}
 
 
 def count_rows(engine: Engine, table_name: str) -> int:

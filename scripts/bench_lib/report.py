@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from bench_lib import table_report
+from bench_lib import big_tables, table_report
 from bench_lib.servers import LABELS
 
 TARGET = "node"  # the target: at or below the Node server's CPU per 1,000 edits
@@ -52,6 +52,8 @@ def summarize(runs: list[dict[str, Any]], plan: dict[int, Any], skipped: dict[st
         ratios = {}
         if scenario_kind in table_report.KINDS:
             ratios = table_report.ratios(scenario_kind, per_server)
+        elif scenario_kind == "big":
+            ratios = big_tables.ratios(per_server)
         ours = per_server.get("cellsync", {}).get("median", {}).get("server_cpu_per_1k_edits")
         for kind, data in per_server.items():
             theirs = data["median"].get("server_cpu_per_1k_edits")
@@ -104,6 +106,8 @@ def _f(value: Any, digits: int = 2) -> str:
 def one_line(r: dict[str, Any]) -> str:
     if "error" in r:
         return "ERROR " + r["error"].strip().splitlines()[-1][:200]
+    if r.get("scenario") == 7:
+        return big_tables.one_line(r)
     if r.get("scenario") in (4, 5, 6):
         return table_report.one_line(r)
     if "edits_sent" in r:
@@ -136,6 +140,7 @@ def table(summary: dict[str, Any]) -> str:
         rows = []
         edit = data["kind"] == "edits"
         table_kind = data["kind"] in table_report.KINDS
+        big = data["kind"] == "big"
         for kind, s in data["servers"].items():
             m = s["median"]
             name = LABELS.get(kind, kind)
@@ -144,7 +149,9 @@ def table(summary: dict[str, Any]) -> str:
                     [name, "ERROR: " + (s["errors"] or ["?"])[-1].strip().splitlines()[-1][:60]]
                 )
                 continue
-            if table_kind:
+            if big:
+                rows.append(big_tables.row(name, m))
+            elif table_kind:
                 rows.append(table_report.row(data["kind"], name, m))
             elif edit:
                 rows.append(
@@ -176,7 +183,9 @@ def table(summary: dict[str, Any]) -> str:
                         _f(m.get("server_peak_rss_mb"), 0),
                     ]
                 )
-        if table_kind:
+        if big:
+            headers = big_tables.HEADERS
+        elif table_kind:
             headers = table_report.headers(data["kind"])
         elif edit:
             headers = ["server", "edits", "per-sub delivered", "all", "p50 ms", "p99 ms"]
@@ -189,7 +198,9 @@ def table(summary: dict[str, Any]) -> str:
         parts.append(_render(headers, rows))
         for name, ratio in data["ratios"].items():
             parts.append(f"  {name}: {ratio:.2f}")
-        if table_kind:
+        if big:
+            parts.append("  " + big_tables.NOTE)
+        elif table_kind:
             parts.append("  " + table_report.note(data["kind"]))
         elif edit:
             parts.append(

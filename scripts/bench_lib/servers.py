@@ -63,12 +63,13 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     ps: psutil.Process | None = None
     rss_peak: int = 0
+    cwd: Path = ROOT
 
     def start(self, timeout: float = 60) -> Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [arg.replace("{port}", str(self.port)) for arg in self.command],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env={**os.environ, **self.env, "PORT": str(self.port)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -139,13 +140,23 @@ class Server:
 
 
 def make_server(
-    kind: str, database_url: str, sheet: str, table: str, log_dir: Path, cellsync_env: dict
+    kind: str,
+    database_url: str,
+    sheet: str,
+    table: str,
+    log_dir: Path,
+    cellsync_env: dict,
+    tree: Path | None = None,
 ) -> Server:
+    """A server of `kind`; Cellsync's runs from `tree` (another checkout) when given."""
     log_path = log_dir / f"{kind}-{sheet}-{time.strftime('%H%M%S')}.log"
     if kind == "cellsync":
         command = [sys.executable, "-m", "client", "serve", "--database-url", database_url]
         command += ["--sheet", f"{sheet}={table}", "--port", "{port}"]
-        return Server(kind, command, f"/ws/sheet/{sheet}", cellsync_env, log_path, "/healthz")
+        env = {**cellsync_env, "PYTHONPATH": str(tree)} if tree else cellsync_env
+        server = Server(kind, command, f"/ws/sheet/{sheet}", env, log_path, "/healthz")
+        server.cwd = tree or ROOT
+        return server
     if kind == "pycrdt":
         command = [sys.executable, "-m", "uvicorn", "bench_lib.pycrdt_server:app"]
         command += ["--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning"]

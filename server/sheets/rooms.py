@@ -20,6 +20,7 @@ from persistence.store.sheet_store import SheetStore
 from persistence.table.schema import MissingTableError, UnsupportedTableError
 from persistence.table.write_result import WriteResult
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
+from server.memory import give_back_soon
 from server.processes.writer_election import SoleWriter, WriterElection
 from server.sheets.document_guard import RecordedRows
 from server.sheets.fanout import Fanout
@@ -234,6 +235,7 @@ class Rooms:
             name, lambda: self.table_sync.attach(document), lambda: self.table_sync.detach(name)
         )
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
+        await give_back_soon()  # what the loading thread built and let go
         return room
 
     def _log(self, name: str, update: bytes, origin: Origin) -> None:
@@ -248,6 +250,7 @@ class Rooms:
         room.close()
         await self.election.withdraw(room.name)
         await asyncio.to_thread(self.claims.release, room.name)
+        await give_back_soon()
 
     def _unload_soon(self, room: Room) -> None:
         self._idle_timers.pop(room.name, None)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from persistence.store.update_log import UpdateLog, merge
 from server.database_health import Backoff, DatabaseHealth
+from server.memory import give_back_soon
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +155,4 @@ class LogAppender:
             return
         log.info("compacted %d log rows of sheet %s into one", merged, sheet)
         self._rows[sheet] = 1
+        await give_back_soon()  # the rows read and their merge

@@ -32,6 +32,7 @@ from persistence.table.triggers import is_watched
 from persistence.table.write_result import WriteResult
 from persistence.table.writer import TableWriter
 from server.database_health import Backoff, DatabaseHealth, is_database_error
+from server.memory import give_back, give_back_soon
 from server.sheets.sheet_document import SheetDocument
 from server.storage.write_schedule import WriteSchedule
 
@@ -107,7 +108,7 @@ class TableSync:
         it again, and reports why."""
         schedule = WriteSchedule(self.debounce, self.max_delay, lambda: self._due(sheet))
         sheet = self._sheets[document.name] = _Sheet(document, schedule)
-        self._executor.submit(self._start, sheet, document.doc.get_update())
+        self._executor.submit(self._start, sheet, document.missing_for(b"\x00"))
         schedule.changed()
         self.read_changes(document.name, None)  # what other programs wrote while it was closed
 
@@ -259,6 +260,7 @@ class TableSync:
         if replica.dirty:
             log.info("sheet %s: %d rows differ from the table", name, len(replica.dirty))
         sheet.replica = replica
+        give_back()  # the reconciliation's copy of every row
 
     async def _read(self, sheet: _Sheet) -> None:
         """Reads the changed rows until none are left; a failed read keeps the keys it took
@@ -286,6 +288,8 @@ class TableSync:
                     if changes:  # after every edit the document has had
                         with sheet.document.edit(FROM_TABLE) as doc:
                             row_edits.apply(doc, as_edits(doc, changes))
+                if pks is None:
+                    await give_back_soon()  # the whole table and its record, compared
                 if changes is None:
                     await asyncio.sleep(reads.backoff.delay())
                 else:

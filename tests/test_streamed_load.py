@@ -1,0 +1,88 @@
+"""A big table's first open streams: its rows go into the document and into the record of
+written rows a chunk at a time, never all held at once, and none is missed; the document
+loaded is encoded once for the first client and the table's replica."""
+
+import sqlalchemy as sa
+from pycrdt import Map
+from tables import create_items_table
+
+from persistence.database import create_engine
+from persistence.document import new_doc, order_keys, read_rows
+from persistence.store import sheet_store, table_record
+from persistence.store.migrate import prepare
+from persistence.store.sheet_store import SheetStore
+from persistence.store.tables import record_rows
+from persistence.store.update_log import UpdateLog
+from persistence.table import rows as table_rows
+from persistence.table.schema import reflect_table
+from server.sheets.sheet_document import SheetDocument
+
+CHUNK = 100
+ROWS = 2 * CHUNK + 7  # more than two chunks, and a last one that is not full
+
+
+async def no_record(keys: set[str]) -> dict:
+    return {}
+
+
+def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
+    database_url, monkeypatch
+):
+    create_items_table(database_url, rows=ROWS)
+    engine = create_engine(database_url)
+    prepare(engine)
+    monkeypatch.setattr(sheet_store, "RECORD_CHUNK", CHUNK)
+    monkeypatch.setattr(table_rows, "FETCH_BATCH", CHUNK)
+    fetched = 0
+    fetch = sheet_store.fetch_rows
+
+    def counting_fetch(*args):
+        nonlocal fetched
+        for row in fetch(*args):
+            fetched += 1
+            yield row
+
+    recorded_at: list[tuple[int, int]] = []  # (rows fetched so far, rows recorded) per write
+    write = table_record.write
+
+    def noting_write(conn, sheet, rows, new):
+        recorded_at.append((fetched, len(rows)))
+        write(conn, sheet, rows, new)
+
+    monkeypatch.setattr(sheet_store, "fetch_rows", counting_fetch)
+    monkeypatch.setattr(table_record, "write", noting_write)
+    try:
+        opened = SheetStore(engine, UpdateLog(engine)).open("items", "items")
+        with engine.connect() as conn:
+            recorded = conn.execute(sa.select(sa.func.count()).select_from(record_rows)).scalar()
+    finally:
+        engine.dispose()
+
+    assert recorded_at == [(CHUNK, CHUNK), (2 * CHUNK, CHUNK), (ROWS, 7)]
+    assert recorded == ROWS
+    doc = new_doc()
+    doc.apply_update(opened.update)
+    rows = read_rows(doc)
+    assert [row["id"] for row in rows] == list(range(1, ROWS + 1))
+    assert rows[-1] == {"id": ROWS, "name": f"item {ROWS}", "qty": ROWS, "price": ROWS * 1.5,
+                        "done": False, "notes": None}  # fmt: skip
+    assert order_keys(doc) == [str(n) for n in range(1, ROWS + 1)]
+
+
+def test_the_whole_document_is_encoded_once_until_it_changes(sqlite_url):
+    create_items_table(sqlite_url, rows=5)
+    engine = create_engine(sqlite_url)
+    prepare(engine)
+    try:
+        opened = SheetStore(engine, UpdateLog(engine)).open("items", "items")
+        schema = reflect_table(engine, "items")
+    finally:
+        engine.dispose()
+    document = SheetDocument("items", opened.update, schema, no_record)
+    first = document.missing_for(b"\x00")
+    assert document.missing_for(b"\x00") is first
+    with document.edit(None) as doc:
+        doc.get("rows", type=Map).get("1")["name"] = "changed"
+    after = new_doc()
+    after.apply_update(document.missing_for(b"\x00"))
+    assert read_rows(after)[0]["name"] == "changed"
