@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
         update_log, settings.log_interval, settings.compact_after, health, settings.max_held_bytes
     )
     table_sync = TableSync(
-        engine, settings.flush_debounce, settings.flush_max_delay, health, log_appender.append_now
+        engine, settings.flush_debounce, settings.flush_max_delay, health, log_appender.append_added
     )
     # One process per sheet, or any number sharing every sheet through Redis: then a sheet's
     # claim only says which of them writes its table.

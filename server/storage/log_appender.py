@@ -47,6 +47,7 @@ class LogAppender:
         self._backoff = Backoff()
         self._was_full = False
         self._added: dict[str, int] = defaultdict(int)
+        self._durable: dict[str, int] = defaultdict(int)  # the last update number written
         self.on_durable: list[Callable[[str, int], None]] = []
 
     def track(self, sheet: str, rows: int) -> None:
@@ -89,6 +90,13 @@ class LogAppender:
         while self._pending if sheet is None else self._pending.get(sheet):
             await self._write()
 
+    async def append_added(self, sheet: str) -> None:
+        """Makes durable every update of the sheet added so far, but not those that arrive
+        meanwhile: under a stream of edits, chasing them would never end."""
+        wanted = self._added[sheet]
+        while self._durable[sheet] < wanted:
+            await self._write()
+
     def _schedule(self, delay: float) -> None:
         self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
 
@@ -129,6 +137,7 @@ class LogAppender:
                 log.info("update log: database back, wrote %d held updates", held)
             self._was_full = self.full
             for sheet in batches:
+                self._durable[sheet] = marks[sheet]
                 for callback in self.on_durable:
                     callback(sheet, marks[sheet])
                 self._rows[sheet] = self._rows.get(sheet, 0) + 1
