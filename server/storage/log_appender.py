@@ -94,8 +94,8 @@ class LogAppender:
         """Makes durable every update of the sheet added so far, but not those that arrive
         meanwhile: under a stream of edits, chasing them would never end."""
         wanted = self._added[sheet]
-        while self._durable[sheet] < wanted:
-            await self._write()
+        while self._durable[sheet] < wanted and (self._pending.get(sheet) or self._lock.locked()):
+            await self._write()  # writes what is pending, or waits for the write under way
 
     def _schedule(self, delay: float) -> None:
         self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
