@@ -6,10 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
 HANDSONTABLE_EVALUATION_KEY = "non-commercial-and-evaluation"  # tests only: see issue 4
 TIMEOUT_MS = 10_000
+
+# For a test of the page alone, which no database under the server changes: it runs on SQLite only,
+# where other tests run on both databases (the browser tests are the slowest part of the suite).
+PAGE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 CELL_SELECTORS = {
     "tabulator": '.tabulator-row[data-key="{key}"] .tabulator-cell[tabulator-field="{column}"]',

@@ -4,7 +4,9 @@ shows once the editor closes is what the document holds."""
 from __future__ import annotations
 
 from playwright.async_api import expect
-from sheetpage import SheetPage
+from sheetpage import PAGE_ONLY, SheetPage
+
+pytestmark = PAGE_ONLY
 
 
 async def start_typing(page: SheetPage, key: str, column: str, text: str) -> None:

@@ -5,7 +5,9 @@ spreadsheet keys, and the grid's ARIA roles, counts, live status and labels."""
 from __future__ import annotations
 
 from playwright.async_api import expect
-from sheetpage import SheetPage
+from sheetpage import PAGE_ONLY, SheetPage
+
+pytestmark = PAGE_ONLY
 
 ACTIVE = (
     "() => { const c = window.cellsync.grid.table.modules.selectRange.getActiveCell();"

@@ -4,7 +4,7 @@ sheet of a real server."""
 from __future__ import annotations
 
 from playwright.async_api import expect
-from sheetpage import SheetPage
+from sheetpage import PAGE_ONLY, SheetPage
 from test_worker import table_rows
 from waiting import eventually
 
@@ -64,6 +64,7 @@ async def test_keys_move_and_commit_as_in_a_spreadsheet(open_sheet, database_url
     await b.expect_text("4", "name", "left")
 
 
+@PAGE_ONLY
 async def test_concurrent_edits_to_one_row_both_survive(open_sheet):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
@@ -100,6 +101,7 @@ async def test_offline_edits_survive_a_reload_and_merge(open_sheet, database_url
     await table_shows(database_url, {("4", "name"): "offline edit", ("5", "name"): "online edit"})
 
 
+@PAGE_ONLY
 async def test_undo_reverts_only_the_users_own_edit(open_sheet):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
@@ -116,6 +118,7 @@ async def test_undo_reverts_only_the_users_own_edit(open_sheet):
     await b.expect_text("1", "name", "Ada's")
 
 
+@PAGE_ONLY
 async def test_a_pasted_range_is_one_undo_step(open_sheet):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
@@ -132,6 +135,7 @@ async def test_a_pasted_range_is_one_undo_step(open_sheet):
         await b.expect_text(key, "qty", str(n))
 
 
+@PAGE_ONLY
 async def test_delete_clears_and_rows_can_be_added_and_deleted(open_sheet):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
@@ -153,6 +157,7 @@ async def test_delete_clears_and_rows_can_be_added_and_deleted(open_sheet):
     assert "8" not in await b.keys()
 
 
+@PAGE_ONLY
 async def test_presence_outlines_the_other_users_cell(open_sheet, artifacts):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
@@ -175,6 +180,7 @@ async def test_presence_outlines_the_other_users_cell(open_sheet, artifacts):
     await expect(b.page.get_by_test_id("person")).to_have_count(1)
 
 
+@PAGE_ONLY
 async def test_a_picked_name_is_shown_to_the_others_and_remembered(open_sheet):
     a = await open_sheet("Ada")
     b = await open_sheet("Bob")
@@ -187,6 +193,7 @@ async def test_a_picked_name_is_shown_to_the_others_and_remembered(open_sheet):
     await expect(b.page.get_by_test_id("people")).to_contain_text("Ada Lovelace")
 
 
+@PAGE_ONLY
 async def test_the_status_shows_syncing_between_offline_and_connected(open_sheet):
     a = await open_sheet("Ada")
     await a.page.evaluate(RECORD_STATES)

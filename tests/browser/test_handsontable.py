@@ -4,6 +4,9 @@ Tabulator grid. Handsontable is proprietary: tests use its evaluation key, in te
 from __future__ import annotations
 
 from playwright.async_api import expect
+from sheetpage import PAGE_ONLY
+
+pytestmark = PAGE_ONLY
 
 
 async def test_handsontable_edits_inserts_and_deletes(open_sheet):

@@ -2,7 +2,10 @@
 table, rows, who is on it now and its state."""
 
 from playwright.async_api import expect
+from sheetpage import PAGE_ONLY
 from test_trust import SECRET, token
+
+pytestmark = PAGE_ONLY
 
 
 async def home(browser, server, fragment: str = "", viewport: dict | None = None):

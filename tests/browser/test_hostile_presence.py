@@ -5,8 +5,11 @@ import json
 
 from playwright.async_api import expect
 from rawclient import RawClient
+from sheetpage import PAGE_ONLY
 
 from server.websocket.protocol import AwarenessEntry, encode_awareness
+
+pytestmark = PAGE_ONLY
 
 LEAK = "/leak-through-presence"
 CSS_ESCAPE = (

@@ -4,7 +4,9 @@ reported, and "Use mine" writes the user's value again."""
 from __future__ import annotations
 
 from playwright.async_api import expect
-from sheetpage import SheetPage
+from sheetpage import PAGE_ONLY, SheetPage
+
+pytestmark = PAGE_ONLY
 
 CLIENT_ID = "() => window.cellsync.connection.sheet.doc.clientID"
 

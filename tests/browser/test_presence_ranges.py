@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 
 from playwright.async_api import expect
+from sheetpage import PAGE_ONLY
 from waiting import eventually
+
+pytestmark = PAGE_ONLY
 
 CELL = '.tabulator-row[data-key="{key}"] .tabulator-cell[tabulator-field="{column}"]'
 SHADOW = "(selector) => getComputedStyle(document.querySelector(selector)).boxShadow"

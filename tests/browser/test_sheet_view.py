@@ -5,6 +5,9 @@ number beside the key; styled buttons; Undo and Redo enabled only when they can 
 from __future__ import annotations
 
 from playwright.async_api import expect
+from sheetpage import PAGE_ONLY
+
+pytestmark = PAGE_ONLY
 
 
 async def shown_keys(page) -> list[str]:

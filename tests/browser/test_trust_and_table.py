@@ -8,7 +8,7 @@ import fnmatch
 
 import pytest
 from playwright.async_api import expect
-from sheetpage import TIMEOUT_MS, SheetPage
+from sheetpage import PAGE_ONLY, TIMEOUT_MS, SheetPage
 from test_worker import execute, table_rows
 from waiting import eventually
 
@@ -193,6 +193,7 @@ async def test_write_and_read_only_tokens(secured, database_url, open_on, artifa
         ("other sheet", "You do not have access to this sheet"),
     ],
 )
+@PAGE_ONLY
 async def test_a_refused_connection_says_why_and_stops(secured, open_on, artifacts, given, message):
     tokens = {
         None: None,
@@ -211,6 +212,7 @@ async def test_a_refused_connection_says_why_and_stops(secured, open_on, artifac
         await page.page.screenshot(path=artifacts / "page-refused.png")
 
 
+@PAGE_ONLY
 async def test_handsontable_is_read_only_for_a_reader(secured, open_on):
     writer = await open_on(secured, "ignored", token=token("Wendy Writer", {"*": "write"}))
     reader = await open_on(
@@ -227,6 +229,7 @@ async def test_handsontable_is_read_only_for_a_reader(secured, open_on):
         await page.expect_text("3", "name", "item 3")
 
 
+@PAGE_ONLY
 async def test_token_rights_match_the_servers_patterns(server, open_on):
     """The page's reading of a token's sheet patterns agrees with Python's fnmatch."""
     page = await open_on(server, "Ada")

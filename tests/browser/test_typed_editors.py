@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import expect
+from sheetpage import PAGE_ONLY
 from test_editors import create_typed_table
 from test_grid import table_shows
+
+pytestmark = PAGE_ONLY
 
 
 @pytest.fixture
