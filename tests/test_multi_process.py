@@ -329,3 +329,22 @@ async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
         )
     finally:
         await watcher.close()
+
+
+@pytest.mark.timeout(90)
+async def test_what_a_later_load_repairs_reaches_the_processes_that_have_the_sheet_open(
+    processes, postgresql_url
+):
+    first = await processes()
+    async with open_sheet(first.url, "items") as a:
+        engine = create_engine(postgresql_url)
+        try:
+            with engine.begin() as conn:  # a column added while the sheet is open on `first`
+                conn.execute(sa.text("ALTER TABLE items ADD COLUMN colour TEXT DEFAULT 'teal'"))
+        finally:
+            engine.dispose()
+        second = await processes()
+        async with open_sheet(second.url, "items") as b:  # its load fills the new column in
+            assert b.row("1")["colour"] == "teal"
+            await a.wait_for(lambda s: s.row("1").get("colour") == "teal", timeout=10)
+            await a.wait_for(lambda s: all(s.row(k).get("colour") for k in s._rows), timeout=10)

@@ -78,6 +78,10 @@ class RedisFanout:
         if not isinstance(origin, OtherProcess):
             self.outbox.add(sheet, self.log_appender.added(sheet), update)
 
+    def publish_logged(self, sheet: str, update: bytes) -> None:
+        """An update the log already holds (what a load repaired): no mark keeps it."""
+        self.outbox.add(sheet, 0, update)
+
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:
         self.outbox.add_presence(sheet, encode_presence(entries))
 

@@ -74,7 +74,8 @@ class StreamOutbox:
         self._dropped = False
 
     def add(self, sheet: str, number: int, update: bytes) -> None:
-        """An update of this process's, the `number`th the log writer took for the sheet."""
+        """An update of this process's, the `number`th the log writer took for the sheet (0: one
+        the log held before it was sent)."""
         self._sheet(sheet).unsent.append((number, update))
         self._wake.set()
 
@@ -176,7 +177,7 @@ class StreamOutbox:
     ) -> None:
         entry_id, outgoing.marked = reply
         self.updates_sent += len(batch)
-        number = batch[-1][0]
+        number = max(n for n, _ in batch)
         if number > outgoing.durable:
             outgoing.sent.append((number, entry_id, update))
 

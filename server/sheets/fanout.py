@@ -4,7 +4,9 @@ A single process needs nothing behind it (`SingleProcess`). Processes sharing sh
 `server/processes/redis_fanout.py` here: `publish` sends each local update out, and updates arriving
 from other processes go into the sheet's document with `SheetDocument.apply(update,
 OtherProcess(...))`, which hands them to every hook but this one's (`publish` skips
-`OtherProcess` origins). A room starts from the `backlog` read before its log, then `attach`.
+`OtherProcess` origins). A room starts from the `backlog` read before its log, then `attach`;
+the edits its load made (`load_repair`), which the log holds already, go out by
+`publish_logged`, so processes that had the sheet open see them too.
 """
 
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ class Fanout(Protocol):
 
     def publish(self, sheet: str, update: bytes, origin: Origin) -> None: ...
 
+    def publish_logged(self, sheet: str, update: bytes) -> None: ...
+
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None: ...
 
     def state(self) -> CrossProcess | None: ...
@@ -60,6 +64,9 @@ class SingleProcess:
         return None
 
     def publish(self, sheet: str, update: bytes, origin: Origin) -> None:
+        return None
+
+    def publish_logged(self, sheet: str, update: bytes) -> None:
         return None
 
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:

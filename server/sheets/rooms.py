@@ -231,6 +231,8 @@ class Rooms:
         room.share_presence = lambda entries: self.fanout.publish_presence(name, entries)
         self.log_appender.track(name, loaded.log_rows)
         self.fanout.attach(room, backlog)
+        if loaded.repair:
+            self.fanout.publish_logged(name, loaded.repair)
         self.election.stand(
             name, lambda: self.table_sync.attach(document), lambda: self.table_sync.detach(name)
         )
