@@ -297,6 +297,38 @@ async def test_random_edits_over_processes_and_restarts_end_equal(processes, pro
         await eventually(lambda: same_rows([a, b]), timeout=15, what="fresh clients equal")
 
 
+def shown(watcher: RawClient, client_id: int) -> dict | None:
+    """The presence state the watcher was last sent for that client (None: none, or removed)."""
+    states = {e.client_id: e.state for e in watcher.awareness_entries()}
+    return json.loads(states[client_id]) if client_id in states else None
+
+
+async def test_presence_of_a_process_killed_leaves_the_other_processes_within_seconds(processes):
+    first, second = await processes(), await processes()
+    watcher = await RawClient.connect(second.url, "items")
+    sender = await RawClient.connect(first.url, "items")
+    try:
+        await watcher.synced.wait()
+        await sender.synced.wait()
+        state = {"user": {"name": "Ada"}, "cursor": {"row": "1", "column": "name"}}
+        await sender.send(encode_awareness([AwarenessEntry(6161, 1, json.dumps(state))]))
+        await eventually(lambda: shown(watcher, 6161) is not None, what="the state crosses")
+        first.kill()  # no removal is ever sent
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        await eventually(
+            lambda: (
+                6161 in {e.client_id for e in watcher.awareness_entries()}
+                and shown(watcher, 6161) is None
+            ),
+            timeout=15,
+            what="the dead process's presence leaves",
+        )
+        assert loop.time() - killed_at < 8
+    finally:
+        await watcher.close()
+
+
 async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
     first, second = await processes(), await processes()
     watcher = await RawClient.connect(second.url, "items")

@@ -3,8 +3,10 @@
 Each process sends its own updates and presence to the sheet's stream (`stream_outbox`), reads
 the others' (`stream_reader`), and, for the sheets whose table it writes, trims the streams to
 what the update log holds (`stream_trimmer`). Every `HEARTBEAT_SECONDS` it renews a key that
-says it is alive; a process whose key expired is taken for dead. Redis going away stops none
-of this process's work: its clients keep editing together, and it catches up once Redis is back.
+says it is alive; a process whose key expired is taken for dead: its clients' presence leaves
+every room here at once (a kill -9 sends no removals), and its unlogged updates are adopted.
+Redis going away stops none of this process's work: its clients keep editing together, and it
+catches up once Redis is back.
 """
 
 import asyncio
@@ -23,7 +25,7 @@ from server.database_health import DatabaseHealth
 from server.processes.sheet_streams import Backlog, alive_key, encode_presence
 from server.processes.stream_outbox import StreamOutbox
 from server.processes.stream_reader import StreamReader
-from server.processes.stream_trimmer import StreamTrimmer
+from server.processes.stream_trimmer import KEEP_SECONDS, StreamTrimmer
 from server.processes.writer_election import WriterElection
 from server.sheets.fanout import CrossProcess
 from server.sheets.room import Room
@@ -32,8 +34,8 @@ from server.websocket.protocol import AwarenessEntry
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 3.0  # also how often the written sheets' streams are trimmed
-ALIVE_SECONDS = 15  # a process silent this long is taken for dead
+HEARTBEAT_SECONDS = 1.0  # also how often the others' presence is checked for dead processes
+ALIVE_SECONDS = 5  # a process silent this long is taken for dead
 FROM_LOG = OtherProcess("update log")  # what a catch-up finds there
 
 
@@ -50,6 +52,8 @@ class RedisFanout:
         log_appender: LogAppender,
         election: WriterElection,
         max_held_bytes: int,
+        trim_seconds: float = 3.0,
+        keep_seconds: float = KEEP_SECONDS,
     ) -> None:
         self.process = process_name()
         self.redis = Redis.from_url(url)
@@ -61,7 +65,8 @@ class RedisFanout:
         self.reader = StreamReader(
             self.redis, self.process, self.health, self._catch_up, self.outbox.resend
         )
-        self.trimmer = StreamTrimmer(self.redis, update_log)
+        self.trimmer = StreamTrimmer(self.redis, update_log, keep_seconds)
+        self.trim_seconds = trim_seconds
         log_appender.on_durable.append(self.outbox.durable)
 
     async def backlog(self, sheet: str) -> Backlog:
@@ -99,7 +104,9 @@ class RedisFanout:
     async def run(self) -> None:
         """Runs until cancelled."""
         log.info("sharing sheets through redis as process %s", self.process)
-        await asyncio.gather(self.outbox.run(), self.reader.run(), self._maintain())
+        await asyncio.gather(
+            self.outbox.run(), self.reader.run(), self._heartbeat(), self._maintain()
+        )
 
     async def close(self) -> None:
         """Sends what is left (briefly: the log holds it too) and says this process is gone."""
@@ -108,19 +115,49 @@ class RedisFanout:
             await self.redis.delete(alive_key(self.process))
         await self.redis.aclose()
 
-    async def _maintain(self) -> None:
+    async def _heartbeat(self) -> None:
         while True:
             try:
-                await self.redis.set(alive_key(self.process), "1", ex=ALIVE_SECONDS)
-                await self.reader.check_gaps()
-                for sheet in self.reader.sheets():
-                    if self.election.writes(sheet):
-                        await self.trimmer.trim(sheet)
+                was_alive = await self.redis.set(
+                    alive_key(self.process), "1", ex=ALIVE_SECONDS, get=True
+                )
+                if was_alive:  # else Redis lost every key (a restart): the others' come back
+                    await self._drop_dead_presence()
             except RedisError as exc:  # reported by the reader and the outbox
                 log.debug("redis: heartbeat failed: %s", exc)
             except Exception:
                 log.exception("redis: heartbeat failed")
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def _drop_dead_presence(self) -> None:
+        """Removes the presence of the processes whose heartbeat expired from every room."""
+        rooms = self.reader.rooms()
+        owners = sorted(set().union(*(room.processes_present() for room in rooms)))
+        if not owners:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for process in owners:
+            pipe.exists(alive_key(process))
+        alive = await pipe.execute()
+        for process, exists in zip(owners, alive, strict=True):
+            if not exists:
+                log.info("process %s is gone: its clients' presence leaves", process)
+                for room in rooms:
+                    room.process_gone(process)
+
+    async def _maintain(self) -> None:
+        """Every `trim_seconds`: streams read past a gap, and the written sheets trimmed."""
+        while True:
+            await asyncio.sleep(self.trim_seconds)
+            try:
+                await self.reader.check_gaps()
+                for sheet in self.reader.sheets():
+                    if self.election.writes(sheet):
+                        await self.trimmer.trim(sheet)
+            except RedisError as exc:  # reported by the reader and the outbox
+                log.debug("redis: stream upkeep failed: %s", exc)
+            except Exception:
+                log.exception("redis: stream upkeep failed")
 
     async def _catch_up(self, room: Room) -> None:
         """Applies the sheet's log to its room: what the stream lost is there."""

@@ -98,6 +98,9 @@ class StreamReader:
     def sheets(self) -> list[str]:
         return list(self._rooms)
 
+    def rooms(self) -> list[Room]:
+        return list(self._rooms.values())
+
     async def run(self) -> None:
         """Runs until cancelled."""
         backoff = Backoff(limit=2.0)
