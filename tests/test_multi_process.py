@@ -342,13 +342,8 @@ async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
             "secret": 1,
         }
         await sender.send(encode_awareness([AwarenessEntry(5151, 1, json.dumps(state))]))
-
-        def seen() -> dict | None:
-            states = {e.client_id: e.state for e in watcher.awareness_entries()}
-            return json.loads(states[5151]) if 5151 in states else None
-
-        await eventually(lambda: seen() is not None, what="the state crosses")
-        assert seen() == {
+        await eventually(lambda: shown(watcher, 5151) is not None, what="the state crosses")
+        assert shown(watcher, 5151) == {
             "user": {"name": "Ada", "colour": "#ff0000"},
             "cursor": {"row": "1", "column": "name"},
         }
