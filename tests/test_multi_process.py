@@ -253,6 +253,62 @@ async def test_a_process_started_after_the_stream_was_trimmed_loads_everything(
                 await sheet.wait_for(lambda s: s.row("6")["name"] == "from the third")
 
 
+async def holds(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Checks `condition` all along `seconds`: a negative result has no moment to wait for."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until:
+        assert condition(), what
+        await asyncio.sleep(0.05)
+
+
+async def add_rows(sheet: Sheet, count: int, tag: str) -> list[str]:
+    """Rows added one per turn of the loop, so each goes to the stream as an entry of its own."""
+    keys = []
+    for i in range(count):
+        keys.append(sheet.add_row({"name": f"{tag} {i}"}))
+        await asyncio.sleep(0.005)
+    return keys
+
+
+@pytest.mark.timeout(150)
+async def test_the_stream_is_trimmed_on_its_own_once_logged_and_never_before(
+    processes, own_redis, postgresql_url
+):
+    quick = {"CELLSYNC_STREAM_TRIM_SECONDS": "0.3", "CELLSYNC_STREAM_KEEP_SECONDS": "0.5"}
+    first, second = await processes(**quick), await processes(**quick)
+    redis = own_redis.client()
+    stream = "cellsync:{items}:updates"
+    node = 100  # entries of a radix tree node: an approximate trim removes whole ones
+    async with open_sheet(first.url, "items") as a, open_sheet(second.url, "items") as b:
+        keys = await add_rows(a, 3 * node, "logged")
+        await b.wait_for(lambda s: all(k in s._rows for k in keys), timeout=15)
+        assert redis.xinfo_stream(stream)["entries-added"] > 3 * node
+        await eventually(lambda: redis.xlen(stream) <= node, timeout=15, what="trimmed on its own")
+
+        engine = create_engine(postgresql_url)
+        try:
+            with engine.connect() as conn:  # the log takes nothing while this lasts
+                conn.execute(sa.text("LOCK TABLE cellsync_updates IN EXCLUSIVE MODE"))
+                last = redis.xrevrange(stream, count=1)[0][0]
+                unlogged = await add_rows(a, 2 * node, "unlogged")
+                await b.wait_for(lambda s: all(k in s._rows for k in unlogged), timeout=15)
+                after = len(redis.xrange(stream, min=b"(" + last))
+                assert after >= 2 * node
+                await holds(
+                    lambda: len(redis.xrange(stream, min=b"(" + last)) >= after,
+                    seconds=3,
+                    what="an entry the log lacks was trimmed",
+                )
+                conn.rollback()
+        finally:
+            engine.dispose()
+        await eventually(lambda: redis.xlen(stream) <= node, timeout=20, what="trimmed once logged")
+    third = await processes()
+    async with open_sheet(third.url, "items") as c:
+        assert all(k in c._rows for k in keys + unlogged)
+
+
 EDITS = st.lists(
     st.one_of(
         st.tuples(st.just("set"), st.integers(0, 1), st.integers(1, 10), st.integers(0, 99)),

@@ -25,7 +25,7 @@ from server.database_health import DatabaseHealth
 from server.processes.sheet_streams import Backlog, alive_key, encode_presence
 from server.processes.stream_outbox import StreamOutbox
 from server.processes.stream_reader import StreamReader
-from server.processes.stream_trimmer import KEEP_SECONDS, StreamTrimmer
+from server.processes.stream_trimmer import StreamTrimmer
 from server.processes.writer_election import WriterElection
 from server.sheets.fanout import CrossProcess
 from server.sheets.room import Room
@@ -52,8 +52,8 @@ class RedisFanout:
         log_appender: LogAppender,
         election: WriterElection,
         max_held_bytes: int,
-        trim_seconds: float = 3.0,
-        keep_seconds: float = KEEP_SECONDS,
+        trim_seconds: float,
+        keep_seconds: float,
     ) -> None:
         self.process = process_name()
         self.redis = Redis.from_url(url)
