@@ -124,6 +124,32 @@ async def writer_of(servers: list[ServerProcess]) -> ServerProcess | None:
     return chosen[0] if len(chosen) == 1 else None
 
 
+@pytest.mark.timeout(90)
+async def test_a_flush_sent_to_a_process_that_does_not_write_the_table_is_written_by_the_writer(
+    processes, postgresql_url
+):
+    slow = {"CELLSYNC_FLUSH_DEBOUNCE": "600", "CELLSYNC_FLUSH_MAX_DELAY": "600"}  # flush only
+    servers = [await processes(**slow), await processes(**slow)]
+    async with open_sheet(servers[0].url, "items"), open_sheet(servers[1].url, "items"):
+        await eventually(lambda: writer_of(servers), timeout=10, what="a writer")
+        writer = await writer_of(servers)
+        other = next(server for server in servers if server is not writer)
+        async with open_sheet(other.url, "items") as a, open_sheet(other.url, "items") as seen:
+            a.set("1", "name", "flushed elsewhere")
+            key = a.add_row({"name": "new", "qty": 7})
+            await seen.wait_for(lambda s: key in s._rows and s.row("1")["name"] != "item 1")
+            assert table_rows(postgresql_url)[1]["name"] == "item 1"  # not written yet
+            async with httpx.AsyncClient(timeout=30) as http:
+                answer = await http.post(f"{other.http}/api/sheets/items/flush")
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"inserted": 1, "updated": 1, "deleted": 0, "refusals": []}
+            rows = table_rows(postgresql_url)
+            assert rows[1]["name"] == "flushed elsewhere"
+            assert {"name": "new", "qty": 7} in rows.values()
+            await a.wait_for(lambda s: s.row(key).get("id") is not None)  # the outcome crosses
+            assert table_rows(postgresql_url) == document_rows(a)
+
+
 async def edit_until(sheets: list[Sheet], stop: asyncio.Event, made: list[str]) -> None:
     """A stream of edits over the sheets, each adding a row and changing one, until `stop`."""
     turn = 0

@@ -11,6 +11,7 @@ catches up once Redis is back.
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -22,12 +23,12 @@ from redis.exceptions import RedisError
 from persistence.origins import Origin, OtherProcess
 from persistence.store.update_log import UpdateLog
 from server.database_health import DatabaseHealth
-from server.processes.sheet_streams import Backlog, alive_key, encode_presence
+from server.processes.sheet_streams import Backlog, alive_key, answer_key, encode_presence
 from server.processes.stream_outbox import StreamOutbox
 from server.processes.stream_reader import StreamReader
 from server.processes.stream_trimmer import StreamTrimmer
 from server.processes.writer_election import WriterElection
-from server.sheets.fanout import CrossProcess
+from server.sheets.fanout import CrossProcess, NoAnswer, Report, WriteHere
 from server.sheets.room import Room
 from server.storage.log_appender import LogAppender
 from server.websocket.protocol import AwarenessEntry
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0  # also how often the others' presence is checked for dead processes
 ALIVE_SECONDS = 5  # a process silent this long is taken for dead
 FROM_LOG = OtherProcess("update log")  # what a catch-up finds there
+ASK_SECONDS = 10.0  # how long a process waits for a sheet's writer to write it on request
 
 
 def process_name() -> str:
@@ -63,10 +65,12 @@ class RedisFanout:
         self.health = DatabaseHealth(dict.fromkeys(("stream_send", "stream_read", "heartbeat"), 0))
         self.outbox = StreamOutbox(self.redis, self.process, self.health, max_held_bytes)
         self.reader = StreamReader(
-            self.redis, self.process, self.health, self._catch_up, self.outbox.resend
+            self.redis, self.process, self.health, self._catch_up, self.outbox.resend, self._asked
         )
         self.trimmer = StreamTrimmer(self.redis, update_log, keep_seconds)
         self.trim_seconds = trim_seconds
+        self._write: WriteHere | None = None
+        self._answering: set[asyncio.Task[None]] = set()
         log_appender.on_durable.append(self.outbox.durable)
 
     async def backlog(self, sheet: str) -> Backlog:
@@ -89,6 +93,29 @@ class RedisFanout:
 
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:
         self.outbox.add_presence(sheet, encode_presence(entries))
+
+    def answer_writes(self, write: WriteHere) -> None:
+        self._write = write
+
+    async def ask_writer(self, sheet: str) -> Report:
+        """Asks the sheet's writer, through its stream (after what this process sent), to
+        write its table, and waits for its report."""
+        request = secrets.token_hex(8)
+        self.outbox.add_write_request(sheet, request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ASK_SECONDS
+        try:  # each wait shorter than the client's socket timeout (redis-py's default: 5 s)
+            while (reply := await self.redis.blpop([answer_key(sheet, request)], 1)) is None:
+                if loop.time() > deadline:
+                    raise NoAnswer(f"its table writer did not answer within {ASK_SECONDS:g}s "
+                                   "(no process has it open, or redis is unreachable)")  # fmt: skip
+        except RedisError as exc:
+            raise NoAnswer(f"its table writer cannot be asked: redis: {exc}") from exc
+        answer = json.loads(reply[1])
+        if "error" in answer:
+            raise NoAnswer(answer["error"])
+        report: Report = answer["report"]
+        return report
 
     def state(self) -> CrossProcess:
         return CrossProcess(
@@ -158,6 +185,28 @@ class RedisFanout:
                 log.debug("redis: stream upkeep failed: %s", exc)
             except Exception:
                 log.exception("redis: stream upkeep failed")
+
+    def _asked(self, room: Room, request: str) -> None:
+        """Another process asked for the sheet's table to be written: its writer answers."""
+        if self._write is not None and self.election.writes(room.name):
+            task = asyncio.ensure_future(self._answer(room.name, request, self._write))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, sheet: str, request: str, write: WriteHere) -> None:
+        answer: dict[str, object]
+        try:
+            answer = {"report": await write(sheet)}
+        except Exception as exc:
+            answer = {"error": getattr(exc, "reason", None) or str(exc)}
+        key = answer_key(sheet, request)
+        try:
+            pipe = self.redis.pipeline()
+            pipe.rpush(key, json.dumps(answer))
+            pipe.expire(key, 60)  # an asker that gave up leaves nothing behind
+            await pipe.execute()
+        except RedisError as exc:
+            log.warning("sheet %s: cannot answer a request to write its table: %s", sheet, exc)
 
     async def _catch_up(self, room: Room) -> None:
         """Applies the sheet's log to its room: what the stream lost is there."""

@@ -6,16 +6,26 @@ from other processes go into the sheet's document with `SheetDocument.apply(upda
 OtherProcess(...))`, which hands them to every hook but this one's (`publish` skips
 `OtherProcess` origins). A room starts from the `backlog` read before its log, then `attach`;
 the edits its load made (`load_repair`), which the log holds already, go out by
-`publish_logged`, so processes that had the sheet open see them too.
+`publish_logged`, so processes that had the sheet open see them too. A process asked to write
+a sheet's table that it does not write asks the writer (`ask_writer`), which writes it with the
+function given to `answer_writes`.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from persistence.origins import Origin
 from server.processes.sheet_streams import Backlog
 from server.sheets.room import Room
 from server.websocket.protocol import AwarenessEntry
+
+Report = dict[str, Any]  # a table write's report (`WriteResult.report`), as JSON
+WriteHere = Callable[[str], Awaitable[Report]]  # writes the sheet's table in this process
+
+
+class NoAnswer(Exception):
+    """The sheet's table writer, in another process, did not write it; says why."""
 
 
 @dataclass
@@ -44,6 +54,10 @@ class Fanout(Protocol):
 
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None: ...
 
+    def answer_writes(self, write: WriteHere) -> None: ...
+
+    async def ask_writer(self, sheet: str) -> Report | None: ...
+
     def state(self) -> CrossProcess | None: ...
 
     async def run(self) -> None: ...
@@ -70,6 +84,13 @@ class SingleProcess:
         return None
 
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:
+        return None
+
+    def answer_writes(self, write: WriteHere) -> None:
+        return None
+
+    async def ask_writer(self, sheet: str) -> Report | None:
+        """None: there is no other process to ask."""
         return None
 
     def state(self) -> CrossProcess | None:
