@@ -310,7 +310,7 @@ async def test_the_stream_is_trimmed_on_its_own_once_logged_and_never_before(
     async with open_sheet(first.url, "items") as a, open_sheet(second.url, "items") as b:
         keys = await add_rows(a, 3 * node, "logged")
         await b.wait_for(lambda s: all(k in s._rows for k in keys), timeout=15)
-        assert redis.xinfo_stream(stream)["entries-added"] > 3 * node
+        assert redis.xinfo_stream(stream)["entries-added"] > 2 * node  # some merged in a turn
         await eventually(lambda: redis.xlen(stream) <= node, timeout=15, what="trimmed on its own")
 
         engine = create_engine(postgresql_url)
