@@ -51,6 +51,8 @@ class Settings:
     ping_interval: float = 20.0  # seconds between pings; a client that does not answer
     ping_timeout: float = 20.0  # within this many seconds is disconnected
     redis_url: str = ""  # set: several processes share every sheet through this Redis
+    stream_trim_seconds: float = 3.0  # with Redis: how often a sheet's writer trims its stream
+    stream_keep_seconds: float = 60.0  # logged stream entries stay this long, for slow readers
 
     @property
     def token_rules(self) -> TokenRules:

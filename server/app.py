@@ -61,7 +61,13 @@ def create_app(settings: Settings) -> Starlette:
     if settings.redis_url:
         election = WriterElection(claims)
         fanout = RedisFanout(
-            settings.redis_url, update_log, log_appender, election, settings.max_held_bytes
+            settings.redis_url,
+            update_log,
+            log_appender,
+            election,
+            settings.max_held_bytes,
+            trim_seconds=settings.stream_trim_seconds,
+            keep_seconds=settings.stream_keep_seconds,
         )
         claims = NoClaims()
     rooms = Rooms(

@@ -124,6 +124,32 @@ async def writer_of(servers: list[ServerProcess]) -> ServerProcess | None:
     return chosen[0] if len(chosen) == 1 else None
 
 
+@pytest.mark.timeout(90)
+async def test_a_flush_sent_to_a_process_that_does_not_write_the_table_is_written_by_the_writer(
+    processes, postgresql_url
+):
+    slow = {"CELLSYNC_FLUSH_DEBOUNCE": "600", "CELLSYNC_FLUSH_MAX_DELAY": "600"}  # flush only
+    servers = [await processes(**slow), await processes(**slow)]
+    async with open_sheet(servers[0].url, "items"), open_sheet(servers[1].url, "items"):
+        await eventually(lambda: writer_of(servers), timeout=10, what="a writer")
+        writer = await writer_of(servers)
+        other = next(server for server in servers if server is not writer)
+        async with open_sheet(other.url, "items") as a, open_sheet(other.url, "items") as seen:
+            a.set("1", "name", "flushed elsewhere")
+            key = a.add_row({"name": "new", "qty": 7})
+            await seen.wait_for(lambda s: key in s._rows and s.row("1")["name"] != "item 1")
+            assert table_rows(postgresql_url)[1]["name"] == "item 1"  # not written yet
+            async with httpx.AsyncClient(timeout=30) as http:
+                answer = await http.post(f"{other.http}/api/sheets/items/flush")
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"inserted": 1, "updated": 1, "deleted": 0, "refusals": []}
+            rows = table_rows(postgresql_url)
+            assert rows[1]["name"] == "flushed elsewhere"
+            assert {"name": "new", "qty": 7} in rows.values()
+            await a.wait_for(lambda s: s.row(key).get("id") is not None)  # the outcome crosses
+            assert table_rows(postgresql_url) == document_rows(a)
+
+
 async def edit_until(sheets: list[Sheet], stop: asyncio.Event, made: list[str]) -> None:
     """A stream of edits over the sheets, each adding a row and changing one, until `stop`."""
     turn = 0
@@ -211,6 +237,7 @@ async def test_redis_away_30_seconds_under_edits_then_everything_meets(
             a.set("2", "qty", turn)
             await a_too.wait_for(lambda s, qty=turn: s.row("2")["qty"] == qty)  # together on one
             turn += 1
+            await asyncio.sleep(0.05)  # a stream of edits, not a flood the server would refuse
         assert first.process.poll() is None and second.process.poll() is None
         own_redis.start()
         everything = made_a + made_b
@@ -251,6 +278,62 @@ async def test_a_process_started_after_the_stream_was_trimmed_loads_everything(
             c.set("6", "name", "from the third")
             for sheet in (a, b):
                 await sheet.wait_for(lambda s: s.row("6")["name"] == "from the third")
+
+
+async def holds(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Checks `condition` all along `seconds`: a negative result has no moment to wait for."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until:
+        assert condition(), what
+        await asyncio.sleep(0.05)
+
+
+async def add_rows(sheet: Sheet, count: int, tag: str) -> list[str]:
+    """Rows added one per turn of the loop, so each goes to the stream as an entry of its own."""
+    keys = []
+    for i in range(count):
+        keys.append(sheet.add_row({"name": f"{tag} {i}"}))
+        await asyncio.sleep(0.005)
+    return keys
+
+
+@pytest.mark.timeout(150)
+async def test_the_stream_is_trimmed_on_its_own_once_logged_and_never_before(
+    processes, own_redis, postgresql_url
+):
+    quick = {"CELLSYNC_STREAM_TRIM_SECONDS": "0.3", "CELLSYNC_STREAM_KEEP_SECONDS": "0.5"}
+    first, second = await processes(**quick), await processes(**quick)
+    redis = own_redis.client()
+    stream = "cellsync:{items}:updates"
+    node = 100  # entries of a radix tree node: an approximate trim removes whole ones
+    async with open_sheet(first.url, "items") as a, open_sheet(second.url, "items") as b:
+        keys = await add_rows(a, 3 * node, "logged")
+        await b.wait_for(lambda s: all(k in s._rows for k in keys), timeout=15)
+        assert redis.xinfo_stream(stream)["entries-added"] > 2 * node  # some merged in a turn
+        await eventually(lambda: redis.xlen(stream) <= node, timeout=15, what="trimmed on its own")
+
+        engine = create_engine(postgresql_url)
+        try:
+            with engine.connect() as conn:  # the log takes nothing while this lasts
+                conn.execute(sa.text("LOCK TABLE cellsync_updates IN EXCLUSIVE MODE"))
+                last = redis.xrevrange(stream, count=1)[0][0]
+                unlogged = await add_rows(a, 2 * node, "unlogged")
+                await b.wait_for(lambda s: all(k in s._rows for k in unlogged), timeout=15)
+                after = len(redis.xrange(stream, min=b"(" + last))
+                assert after >= 2 * node
+                await holds(
+                    lambda: len(redis.xrange(stream, min=b"(" + last)) >= after,
+                    seconds=3,
+                    what="an entry the log lacks was trimmed",
+                )
+                conn.rollback()
+        finally:
+            engine.dispose()
+        await eventually(lambda: redis.xlen(stream) <= node, timeout=20, what="trimmed once logged")
+    third = await processes()
+    async with open_sheet(third.url, "items") as c:
+        assert all(k in c._rows for k in keys + unlogged)
 
 
 EDITS = st.lists(
@@ -297,6 +380,38 @@ async def test_random_edits_over_processes_and_restarts_end_equal(processes, pro
         await eventually(lambda: same_rows([a, b]), timeout=15, what="fresh clients equal")
 
 
+def shown(watcher: RawClient, client_id: int) -> dict | None:
+    """The presence state the watcher was last sent for that client (None: none, or removed)."""
+    states = {e.client_id: e.state for e in watcher.awareness_entries()}
+    return json.loads(states[client_id]) if client_id in states else None
+
+
+async def test_presence_of_a_process_killed_leaves_the_other_processes_within_seconds(processes):
+    first, second = await processes(), await processes()
+    watcher = await RawClient.connect(second.url, "items")
+    sender = await RawClient.connect(first.url, "items")
+    try:
+        await watcher.synced.wait()
+        await sender.synced.wait()
+        state = {"user": {"name": "Ada"}, "cursor": {"row": "1", "column": "name"}}
+        await sender.send(encode_awareness([AwarenessEntry(6161, 1, json.dumps(state))]))
+        await eventually(lambda: shown(watcher, 6161) is not None, what="the state crosses")
+        first.kill()  # no removal is ever sent
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        await eventually(
+            lambda: (
+                6161 in {e.client_id for e in watcher.awareness_entries()}
+                and shown(watcher, 6161) is None
+            ),
+            timeout=15,
+            what="the dead process's presence leaves",
+        )
+        assert loop.time() - killed_at < 8
+    finally:
+        await watcher.close()
+
+
 async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
     first, second = await processes(), await processes()
     watcher = await RawClient.connect(second.url, "items")
@@ -310,13 +425,8 @@ async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
             "secret": 1,
         }
         await sender.send(encode_awareness([AwarenessEntry(5151, 1, json.dumps(state))]))
-
-        def seen() -> dict | None:
-            states = {e.client_id: e.state for e in watcher.awareness_entries()}
-            return json.loads(states[5151]) if 5151 in states else None
-
-        await eventually(lambda: seen() is not None, what="the state crosses")
-        assert seen() == {
+        await eventually(lambda: shown(watcher, 5151) is not None, what="the state crosses")
+        assert shown(watcher, 5151) == {
             "user": {"name": "Ada", "colour": "#ff0000"},
             "cursor": {"row": "1", "column": "name"},
         }
@@ -329,3 +439,22 @@ async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
         )
     finally:
         await watcher.close()
+
+
+@pytest.mark.timeout(90)
+async def test_what_a_later_load_repairs_reaches_the_processes_that_have_the_sheet_open(
+    processes, postgresql_url
+):
+    first = await processes()
+    async with open_sheet(first.url, "items") as a:
+        engine = create_engine(postgresql_url)
+        try:
+            with engine.begin() as conn:  # a column added while the sheet is open on `first`
+                conn.execute(sa.text("ALTER TABLE items ADD COLUMN colour TEXT DEFAULT 'teal'"))
+        finally:
+            engine.dispose()
+        second = await processes()
+        async with open_sheet(second.url, "items") as b:  # its load fills the new column in
+            assert b.row("1")["colour"] == "teal"
+            await a.wait_for(lambda s: s.row("1").get("colour") == "teal", timeout=10)
+            await a.wait_for(lambda s: all(s.row(k).get("colour") for k in s._rows), timeout=10)

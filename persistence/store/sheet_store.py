@@ -34,6 +34,7 @@ class OpenedSheet:
     update: bytes
     log_rows: int
     schema: TableSchema
+    repair: bytes = b""  # what loading changed, logged: for processes that have it open
 
 
 class SheetStore:
@@ -71,11 +72,12 @@ class SheetStore:
             return OpenedSheet(logged.update, logged.rows, schema)
         with self.engine.begin() as conn:
             table_record.lock_sheet(conn, sheet)
-            self.update_log.append({sheet: merge(edits)}, conn)
+            repaired = merge(edits)
+            self.update_log.append({sheet: repaired}, conn)
             if repair.rows_changed:
                 _follow_record(conn, sheet, schema, repair)
         log.info("sheet %s: on load, %s", sheet, repair.summary())
-        return OpenedSheet(doc.get_update(), logged.rows + 1, schema)
+        return OpenedSheet(doc.get_update(), logged.rows + 1, schema, repaired)
 
     def recorded_rows(self, sheet: str, keys: set[str]) -> dict[str, dict]:
         """Rows as the table last held them (written to it or read from it), by row key."""

@@ -47,6 +47,13 @@ class WriteResult:
     updated: int = 0
     deleted: int = 0
 
+    def report(self) -> dict[str, Any]:
+        """What `POST /api/sheets/NAME/flush` answers, as JSON; crosses processes as it is."""
+        refusals = [{"key": r.key, "columns": list(r.columns), "reason": r.reason}
+                    for r in self.refusals]  # fmt: skip
+        counts = {"inserted": self.inserted, "updated": self.updated, "deleted": self.deleted}
+        return {**counts, "refusals": refusals}
+
     @property
     def rows_written(self) -> int:
         return self.inserted + self.updated + self.deleted

@@ -117,12 +117,21 @@ def one_line(r: dict[str, Any]) -> str:
             f"p50 {_f(r['latency_p50_ms'], 1)} ms p99 {_f(r['latency_p99_ms'], 1)} ms, "
             f"CPU {_f(r['server_cpu_per_1k_edits'])} s/1k edits, "
             f"RSS {_f(r['server_peak_rss_mb'], 0)} MB, gen max {_f(r['generator_max_cores'])} "
-            f"cores, window {_f(r['window_s'], 1)} s"
+            f"cores, window {_f(r['window_s'], 1)} s" + _per_process(r)
         )
     return (
         f"first {_f(r['first_received_s'], 3)} s, median {_f(r['received_median_s'], 3)} s "
         f"(applied {_f(r['applied_median_s'], 3)} s), {r['sync_bytes'] / 1e6:.2f} MB"
     )
+
+
+def _per_process(r: dict[str, Any]) -> str:
+    """p50/p99 of the subscribers on each process, when there are several."""
+    p50s, p99s = r.get("latency_p50_ms_by_process") or [], r.get("latency_p99_ms_by_process") or []
+    if len(p50s) < 2:
+        return ""
+    each = ", ".join(f"{_f(a, 1)}/{_f(b, 1)}" for a, b in zip(p50s, p99s, strict=True))
+    return f", p50/p99 ms per process {each}"
 
 
 def _render(headers: list[str], rows: list[list[str]]) -> str:

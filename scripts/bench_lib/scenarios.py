@@ -1,5 +1,11 @@
 """The scenarios: one server process, one room, load from separate processes, and the numbers.
 
+With `processes` > 1 (`scripts/bench --processes N`), scenarios 1 and 2 run on N Cellsync
+processes sharing the sheet through a Redis of the run's own, on a fresh PostgreSQL database:
+the writers connect to the first, the subscribers are spread over all of them, and the server
+CPU is summed over the processes; `process_variants` pits that against one process on the same
+kind of database, alternating.
+
 An edit scenario goes: fresh SQLite file -> server -> writers connect and sync (on a baseline
 server the first writer uploads the table's document, built by Cellsync's own code) ->
 subscribers connect and sync -> "go" -> writers edit on schedule -> wait until every subscriber
@@ -22,6 +28,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -30,7 +37,7 @@ from typing import Any
 import psutil
 import sqlalchemy as sa
 
-from bench_lib import loadgen
+from bench_lib import databases, loadgen, redis_server
 from bench_lib.servers import PROCESSES, Server, make_server
 
 CTX = multiprocessing.get_context("spawn")
@@ -226,14 +233,73 @@ def busy_cores(before: Any, after: Any, seconds: float) -> float:
     return (total - idle) / total * psutil.cpu_count() if total > 0 else math.nan
 
 
+@contextlib.contextmanager
+def serving(
+    kind: str, scenario: EditScenario, work: Path, cellsync_env: dict, processes: int, database: str
+) -> Iterator[tuple[list[Server], str]]:
+    """The run's servers and its database URL: one server on a fresh SQLite file, or
+    `processes` of them on a fresh database (several share the sheet through Redis)."""
+    with contextlib.ExitStack() as stack:
+        if database == "sqlite":
+            url = create_table(work / f"{kind}-s{scenario.number}.db", scenario.rows)
+        else:
+            url = stack.enter_context(databases.fresh(database, work, scenario.rows)).url
+        env = dict(cellsync_env)
+        if processes > 1:
+            env["CELLSYNC_REDIS_URL"] = stack.enter_context(redis_server.own(work))
+        group: list[Server] = []
+        stack.callback(lambda: [server.stop() for server in group])  # before the database goes
+        for _ in range(processes):
+            group.append(make_server(kind, url, "bench", TABLE, work, env).start())
+        yield group, url
+
+
+def process_variants(
+    scenario: EditScenario, processes: int, py_spy: Path | None
+) -> list[tuple[str, Callable[[Path, dict], dict[str, Any]]]]:
+    """Cellsync on one process, then on `processes` sharing the sheet, both on PostgreSQL."""
+    return [
+        (
+            f"cellsync x{n}" + (" (redis)" if n > 1 else ""),
+            lambda work, env, n=n: run_edit_scenario(
+                "cellsync", scenario, work, env, py_spy, processes=n, database="postgresql"
+            ),
+        )
+        for n in (1, processes)
+    ]
+
+
 def run_edit_scenario(
-    kind: str, scenario: EditScenario, work: Path, cellsync_env: dict, py_spy: Path | None
+    kind: str,
+    scenario: EditScenario,
+    work: Path,
+    cellsync_env: dict,
+    py_spy: Path | None,
+    processes: int = 1,
+    database: str = "sqlite",
 ) -> dict[str, Any]:
-    url = create_table(work / f"{kind}-s{scenario.number}.db", scenario.rows)
-    server = make_server(kind, url, "bench", TABLE, work, cellsync_env).start()
-    target = loadgen.Target("127.0.0.1", server.port, server.path)
+    with serving(kind, scenario, work, cellsync_env, processes, database) as (group, url):
+        result = _measure_edits(kind, scenario, group, url, py_spy)
+    return result | {"processes": processes, "database": database}
+
+
+def _measure_edits(
+    kind: str, scenario: EditScenario, group: list[Server], url: str, py_spy: Path | None
+) -> dict[str, Any]:
+    """Writers on the first server, subscribers spread over every one; CPU summed over them."""
+    server = group[0]
+    targets = [loadgen.Target("127.0.0.1", s.port, s.path) for s in group]
+    target = targets[0]
     seed = None if kind == "cellsync" else table_document(url)
     children: list[Child] = []
+
+    def cpu() -> float:
+        return sum(s.cpu() for s in group)
+
+    def cpu_split() -> tuple[float, float]:
+        splits = [s.cpu_split() for s in group]
+        return sum(u for u, _ in splits), sum(k for _, k in splits)
+
     try:
         writers = Child(
             "writers",
@@ -247,7 +313,7 @@ def run_edit_scenario(
         )
         children.append(writers)
         writer_info = writers.expect("ready", SYNC_TIMEOUT)
-        procs = max(1, math.ceil(scenario.subscribers / SUBSCRIBERS_PER_PROCESS))
+        procs = max(len(group), math.ceil(scenario.subscribers / SUBSCRIBERS_PER_PROCESS))
         shares = [
             scenario.subscribers // procs + (i < scenario.subscribers % procs) for i in range(procs)
         ]
@@ -257,7 +323,7 @@ def run_edit_scenario(
                 f"subscribers-{i}",
                 loadgen.subscribers_main,
                 progress[i],
-                target,
+                targets[i % len(group)],
                 share,
                 SYNC_TIMEOUT,
             )
@@ -270,8 +336,8 @@ def run_edit_scenario(
         expected_total = scenario.subscribers * scenario.writers * scenario.edits
         spy = PySpy(py_spy, server, f"{kind}-s{scenario.number}")
         machine_before = psutil.cpu_times()
-        cpu_start = server.cpu()
-        split_start = split_at_change = server.cpu_split()
+        cpu_start = cpu()
+        split_start = split_at_change = cpu_split()
         started = time.monotonic()
         start_ns = time.monotonic_ns() + 200_000_000
         for child in children:
@@ -285,19 +351,20 @@ def run_edit_scenario(
         while True:
             time.sleep(0.05)
             now = time.monotonic()
-            cpu = server.cpu()
-            server.sample_rss()
+            cpu_now = cpu()
+            for s in group:
+                s.sample_rss()
             for child in subs:
                 child.poll()  # surfaces a crashed subscriber process at once
             if sent is None and (message := writers.poll()) is not None:
                 writer_done = message[1]
                 sent = {int(k): v for k, v in writer_done["sent"].items()}
-                last_change, cpu_at_change, machine_at_change = now, cpu, psutil.cpu_times()
-                split_at_change = server.cpu_split()
+                last_change, cpu_at_change, machine_at_change = now, cpu_now, psutil.cpu_times()
+                split_at_change = cpu_split()
             total = sum(p.value for p in progress)
             if total != last_progress:
-                last_progress, last_change, cpu_at_change = total, now, cpu
-                split_at_change = server.cpu_split()
+                last_progress, last_change, cpu_at_change = total, now, cpu_now
+                split_at_change = cpu_split()
                 machine_at_change = psutil.cpu_times()
             if sent is not None:
                 if total >= scenario.subscribers * sum(sent.values()):
@@ -306,8 +373,9 @@ def run_edit_scenario(
                     break
             if now > deadline:
                 break
-            if server.process is not None and server.process.poll() is not None:
-                raise RuntimeError(f"{kind} server died:\n{server.log_tail()}")
+            for s in group:
+                if s.process is not None and s.process.poll() is not None:
+                    raise RuntimeError(f"{kind} server died:\n{s.log_tail()}")
         window = last_change - started
         server_cpu = cpu_at_change - cpu_start
         profile = spy.stop()
@@ -330,7 +398,16 @@ def run_edit_scenario(
         for r in results:
             latencies.frombytes(r["latencies_ns"])
         ordered = sorted(latencies)
-        rss = max(server.sample_rss(), server.vm_hwm())
+        rss = max(max(s.sample_rss(), s.vm_hwm()) for s in group)
+        by_process = [
+            sorted(
+                n
+                for i, r in enumerate(results)
+                if i % len(group) == p
+                for n in array("q", r["latencies_ns"])
+            )
+            for p in range(len(group))
+        ]
         return {
             "server": kind,
             "scenario": scenario.number,
@@ -355,6 +432,8 @@ def run_edit_scenario(
             "latency_p50_ms": percentile(ordered, 0.50) / 1e6,
             "latency_p99_ms": percentile(ordered, 0.99) / 1e6,
             "latency_max_ms": (ordered[-1] / 1e6) if ordered else math.nan,
+            "latency_p50_ms_by_process": [percentile(o, 0.50) / 1e6 for o in by_process],
+            "latency_p99_ms_by_process": [percentile(o, 0.99) / 1e6 for o in by_process],
             "window_s": window,
             "server_cpu_s": server_cpu,
             "server_cpu_per_1k_edits": server_cpu / (edits / 1000) if edits else math.nan,
@@ -374,7 +453,6 @@ def run_edit_scenario(
             if child.process.is_alive():
                 child.process.kill()
             child.process.join(5)
-        server.stop()
 
 
 def run_sync_scenario(

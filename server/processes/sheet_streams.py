@@ -1,8 +1,10 @@
 """How sheets cross processes in Redis: the key names and what a stream entry holds.
 
 Each sheet has a stream of entries, each made by one process: an update of the sheet's
-document (`u`), or presence states (`a`). Beside it, a hash holds, for each process, the id of
-its oldest entry not yet in the update log: the stream may be trimmed below the lowest of them.
+document (`u`), presence states (`a`), or a request that its table writer write the table now
+(`f`, answered in a list of its own, `answer_key`). Beside it, a hash holds, for each process,
+the id of its oldest entry not yet in the update log: the stream may be trimmed below the
+lowest of them.
 The sheet name is the keys' hash tag, so a Redis Cluster keeps a sheet's keys on one node.
 """
 
@@ -16,6 +18,7 @@ from server.websocket.protocol import AwarenessEntry
 
 UPDATE = b"u"
 PRESENCE = b"a"
+WRITE_REQUEST = b"f"
 
 StreamId = bytes  # b"<milliseconds>-<sequence>", as Redis makes them
 
@@ -26,6 +29,10 @@ def stream_key(sheet: str) -> str:
 
 def pending_key(sheet: str) -> str:
     return f"cellsync:{{{sheet}}}:pending"
+
+
+def answer_key(sheet: str, request: str) -> str:
+    return f"cellsync:{{{sheet}}}:answer:{request}"
 
 
 def alive_key(process: str) -> str:

@@ -3,8 +3,10 @@
 An update goes out merged with those made in the same turn, and is kept until the update
 log holds it: the pending hash names this process's oldest entry the log lacks, so that no
 process trims it away (`stream_trimmer`), and if Redis restarts and loses it, it is sent
-again (`resend`). While Redis is unreachable, updates wait here (up to `max_held_bytes`,
-past which the other processes catch up from the log instead); presence is dropped.
+again (`resend`). Presence and write requests follow a sheet's updates, so a writer asked to
+write has what was sent before. While Redis is unreachable, updates wait here (up to
+`max_held_bytes`, past which the other processes catch up from the log instead); presence and
+requests are dropped.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from server.database_health import Backoff, DatabaseHealth
 from server.processes.sheet_streams import (
     PRESENCE,
     UPDATE,
+    WRITE_REQUEST,
     StreamId,
     entry_fields,
     pending_key,
@@ -49,14 +52,14 @@ class _Outgoing:
     """One sheet's entries on their way."""
 
     unsent: list[tuple[int, bytes]] = field(default_factory=list)  # (log number, update)
-    presence: list[bytes] = field(default_factory=list)
+    after: list[tuple[bytes, bytes]] = field(default_factory=list)  # (kind, data), not updates
     sent: deque[tuple[int, StreamId, bytes]] = field(default_factory=deque)  # not yet durable
     durable: int = 0  # the log holds this sheet's updates up to this number
     marked: StreamId | None = None  # what the pending hash holds for this process
 
     @property
     def idle(self) -> bool:
-        return not (self.unsent or self.presence or self.sent or self.marked)
+        return not (self.unsent or self.after or self.sent or self.marked)
 
 
 class StreamOutbox:
@@ -74,12 +77,17 @@ class StreamOutbox:
         self._dropped = False
 
     def add(self, sheet: str, number: int, update: bytes) -> None:
-        """An update of this process's, the `number`th the log writer took for the sheet."""
+        """An update of this process's, the `number`th the log writer took for the sheet (0: one
+        the log held before it was sent)."""
         self._sheet(sheet).unsent.append((number, update))
         self._wake.set()
 
     def add_presence(self, sheet: str, data: bytes) -> None:
-        self._sheet(sheet).presence.append(data)
+        self._sheet(sheet).after.append((PRESENCE, data))
+        self._wake.set()
+
+    def add_write_request(self, sheet: str, request: str) -> None:
+        self._sheet(sheet).after.append((WRITE_REQUEST, request.encode()))
         self._wake.set()
 
     def durable(self, sheet: str, number: int) -> None:
@@ -154,10 +162,10 @@ class StreamOutbox:
                     keys=[stream_key(sheet), pending_key(sheet)], args=args, client=pipe
                 )
                 on_reply.append(partial(self._sent, outgoing, batch, update))
-            for data in outgoing.presence:
-                pipe.xadd(stream_key(sheet), entry_fields(self.process, PRESENCE, data))
+            for kind, data in outgoing.after:
+                pipe.xadd(stream_key(sheet), entry_fields(self.process, kind, data))
                 on_reply.append(_ignore)
-            outgoing.presence.clear()
+            outgoing.after.clear()
         if not on_reply:
             return
         try:
@@ -176,14 +184,14 @@ class StreamOutbox:
     ) -> None:
         entry_id, outgoing.marked = reply
         self.updates_sent += len(batch)
-        number = batch[-1][0]
+        number = max(n for n, _ in batch)
         if number > outgoing.durable:
             outgoing.sent.append((number, entry_id, update))
 
     def _failed(self, exc: Exception) -> None:
         """Reports the failure once per outage; past `max_held_bytes`, gives the updates up."""
         for outgoing in self._sheets.values():
-            outgoing.presence.clear()
+            outgoing.after.clear()
             outgoing.marked = UNKNOWN
         if self.health.failed(SOURCE, "stream_send", exc):
             log.warning("redis: cannot send (%s); keeping this process's updates until it is "

@@ -3,10 +3,11 @@
 One task reads every loaded sheet's stream in one blocking XREAD. Updates go into the sheet's
 document with the origin `OtherProcess`, so they reach this process's clients and its table
 writer, but neither the log (their own process logs them) nor Redis again; presence goes to
-the room's clients. A room starts from the entries its stream held before its log was read
-(`backlog`): an entry leaves the stream only once the log holds it, so between the two nothing
-is missing. After Redis was unreachable, or a stream was trimmed past what was read, each
-sheet concerned catches up from the log (`catch_up`); re-applying what it has is harmless.
+the room's clients, a request to write the table to `asked` (the writer answers it). A room
+starts from the entries its stream held before its log was read (`backlog`): an entry leaves
+the stream only once the log holds it, so between the two nothing is missing. After Redis was
+unreachable, or a stream was trimmed past what was read, each sheet concerned catches up from
+the log (`catch_up`); re-applying what it has is harmless.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from server.database_health import Backoff, DatabaseHealth
 from server.processes.sheet_streams import (
     PRESENCE,
     UPDATE,
+    WRITE_REQUEST,
     Backlog,
     Entry,
     StreamId,
@@ -49,12 +51,14 @@ class StreamReader:
         health: DatabaseHealth,
         catch_up: Callable[[Room], Awaitable[None]],
         reconnected: Callable[[], None],
+        asked: Callable[[Room, str], None],
     ) -> None:
         self.redis = redis
         self.process = process
         self.health = health
         self._catch_up = catch_up
         self._reconnected = reconnected
+        self._asked = asked
         self._rooms: dict[str, Room] = {}
         self._last: dict[str, StreamId] = {}
         self._catching_up: set[asyncio.Task[None]] = set()
@@ -97,6 +101,9 @@ class StreamReader:
 
     def sheets(self) -> list[str]:
         return list(self._rooms)
+
+    def rooms(self) -> list[Room]:
+        return list(self._rooms.values())
 
     async def run(self) -> None:
         """Runs until cancelled."""
@@ -175,5 +182,8 @@ class StreamReader:
             elif entry.kind == PRESENCE:
                 apply_updates()
                 room.presence_from(entry.process, decode_presence(entry.data))
+            elif entry.kind == WRITE_REQUEST:
+                apply_updates()  # what the asker sent before it goes into the write
+                self._asked(room, entry.data.decode())
             self.lag[room.name] = time.time() - id_order(entry.id)[0] / 1000
         apply_updates()

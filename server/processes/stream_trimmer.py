@@ -1,10 +1,11 @@
 """Trims a sheet's stream to what the update log holds; the sheet's table writer runs it.
 
 Each process names in the sheet's pending hash its oldest entry the log lacks; the stream is
-trimmed below the lowest of those, and below `KEEP_SECONDS` ago, so a reader a little behind
-loses nothing. A process that died (its heartbeat key expired) can no longer write its entries
-to the log: the trimmer writes them instead, then forgets the process. Should the process only
-have paused, the log holds those updates twice, which merging makes one.
+trimmed below the lowest of those, and below `keep_seconds` ago (the setting
+`stream_keep_seconds`), so a reader a little behind loses nothing. A process that died (its
+heartbeat key expired) can no longer write its entries to the log: the trimmer writes them
+instead, then forgets the process. Should the process only have paused, the log holds those
+updates twice, which merging makes one.
 """
 
 import asyncio
@@ -26,11 +27,9 @@ from server.processes.sheet_streams import stream_key as stream_of
 
 log = logging.getLogger(__name__)
 
-KEEP_SECONDS = 60.0
-
 
 class StreamTrimmer:
-    def __init__(self, redis: Redis, update_log: UpdateLog, keep_seconds: float = KEEP_SECONDS):
+    def __init__(self, redis: Redis, update_log: UpdateLog, keep_seconds: float):
         self.redis = redis
         self.update_log = update_log
         self.keep_seconds = keep_seconds

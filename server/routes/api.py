@@ -147,12 +147,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
         writing the table from its own copy, which may be older than what the server wrote."""
         if not grant(request, name).can_write:
             return JSONResponse({"error": "the token may only read this sheet"}, status_code=403)
-        result = await rooms.write_now(name)
-        refusals = [
-            {"key": r.key, "columns": list(r.columns), "reason": r.reason} for r in result.refusals
-        ]
-        counts = {"inserted": result.inserted, "updated": result.updated}
-        return JSONResponse({**counts, "deleted": result.deleted, "refusals": refusals})
+        return JSONResponse(await rooms.write_now(name))
 
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

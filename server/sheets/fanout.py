@@ -4,16 +4,28 @@ A single process needs nothing behind it (`SingleProcess`). Processes sharing sh
 `server/processes/redis_fanout.py` here: `publish` sends each local update out, and updates arriving
 from other processes go into the sheet's document with `SheetDocument.apply(update,
 OtherProcess(...))`, which hands them to every hook but this one's (`publish` skips
-`OtherProcess` origins). A room starts from the `backlog` read before its log, then `attach`.
+`OtherProcess` origins). A room starts from the `backlog` read before its log, then `attach`;
+the edits its load made (`load_repair`), which the log holds already, go out by
+`publish_logged`, so processes that had the sheet open see them too. A process asked to write
+a sheet's table that it does not write asks the writer (`ask_writer`), which writes it with the
+function given to `answer_writes`.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from persistence.origins import Origin
 from server.processes.sheet_streams import Backlog
 from server.sheets.room import Room
 from server.websocket.protocol import AwarenessEntry
+
+Report = dict[str, Any]  # a table write's report (`WriteResult.report`), as JSON
+WriteHere = Callable[[str], Awaitable[Report]]  # writes the sheet's table in this process
+
+
+class NoAnswer(Exception):
+    """The sheet's table writer, in another process, did not write it; says why."""
 
 
 @dataclass
@@ -38,7 +50,13 @@ class Fanout(Protocol):
 
     def publish(self, sheet: str, update: bytes, origin: Origin) -> None: ...
 
+    def publish_logged(self, sheet: str, update: bytes) -> None: ...
+
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None: ...
+
+    def answer_writes(self, write: WriteHere) -> None: ...
+
+    async def ask_writer(self, sheet: str) -> Report | None: ...
 
     def state(self) -> CrossProcess | None: ...
 
@@ -62,7 +80,17 @@ class SingleProcess:
     def publish(self, sheet: str, update: bytes, origin: Origin) -> None:
         return None
 
+    def publish_logged(self, sheet: str, update: bytes) -> None:
+        return None
+
     def publish_presence(self, sheet: str, entries: list[AwarenessEntry]) -> None:
+        return None
+
+    def answer_writes(self, write: WriteHere) -> None:
+        return None
+
+    async def ask_writer(self, sheet: str) -> Report | None:
+        """None: there is no other process to ask."""
         return None
 
     def state(self) -> CrossProcess | None:

@@ -10,7 +10,8 @@ checked (a `#rrggbb` colour, bounded text, cells of this sheet), under the token
 state that is not a JSON object closes its sender.
 
 With several processes, the states of another process's clients arrive checked by it
-(`apply_remote`): they are owned by that process, under the same clock rule.
+(`apply_remote`): they are owned by that process, under the same clock rule, and removed when
+that process is found dead (`leave(process)`).
 """
 
 import json
@@ -66,10 +67,15 @@ class Presence:
         """Every state still present, for a client that joins."""
         return [entry for entry in self._entries.values() if entry.state != REMOVED]
 
-    def leave(self, connection: Connection) -> list[AwarenessEntry]:
-        """Removes the states the connection owned; returns the removals to broadcast."""
+    def processes(self) -> set[str]:
+        """The other processes whose clients' states are here."""
+        return {owner for owner in self._owners.values() if isinstance(owner, str)}
+
+    def leave(self, owner: Connection | str) -> list[AwarenessEntry]:
+        """Removes the states a connection, or another process (gone), owned; returns the
+        removals to broadcast."""
         removals = []
-        for client_id in [cid for cid, owner in self._owners.items() if owner is connection]:
+        for client_id in [cid for cid, known in self._owners.items() if known == owner]:
             del self._owners[client_id]
             known = self._entries[client_id]
             if known.state == REMOVED:

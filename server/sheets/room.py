@@ -126,6 +126,17 @@ class Room:
             self._awareness.extend((None, entry) for entry in news)
             self._schedule()
 
+    def processes_present(self) -> set[str]:
+        """The other processes whose clients' presence this room shows."""
+        return self._presence.processes()
+
+    def process_gone(self, process: str) -> None:
+        """Another process died: its clients' presence leaves this room's clients."""
+        removals = self._presence.leave(process)
+        if removals:
+            self._awareness.extend((None, entry) for entry in removals)
+            self._schedule()
+
     def close(self) -> None:
         if self._send_handle is not None:
             self._send_handle.cancel()

@@ -18,12 +18,11 @@ from persistence.origins import Origin, OtherProcess
 from persistence.store.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.store.sheet_store import SheetStore
 from persistence.table.schema import MissingTableError, UnsupportedTableError
-from persistence.table.write_result import WriteResult
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
 from server.memory import give_back_soon
 from server.processes.writer_election import SoleWriter, WriterElection
 from server.sheets.document_guard import RecordedRows
-from server.sheets.fanout import Fanout
+from server.sheets.fanout import Fanout, NoAnswer, Report
 from server.sheets.room import Room, Traffic
 from server.sheets.sheet_document import Hooks, SheetDocument
 from server.storage.log_appender import LogAppender
@@ -78,6 +77,7 @@ class Rooms:
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self.traffic = {name: Traffic() for name in sheets}  # outlives each room's loading
         self.errors: dict[str, str] = {}  # sheet -> why its table cannot be served (yet)
+        fanout.answer_writes(self._write_here)
 
     def loaded(self) -> list[Room]:
         return [f.result() for f in self._rooms.values() if f.done() and not f.exception()]
@@ -124,13 +124,23 @@ class Rooms:
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
 
-    async def write_now(self, name: str) -> WriteResult:
-        """Writes the live sheet's table and log now, from its document."""
-        if self.live(name) is None:
+    async def write_now(self, name: str) -> Report:
+        """Writes the live sheet's table and log now, from its document; a process that does
+        not write its table asks the one that does (behind a load balancer, any process may be
+        asked)."""
+        if self.live(name) is not None and self.election.writes(name):
+            return await self._write_here(name)
+        try:
+            report = await self.fanout.ask_writer(name)
+        except NoAnswer as exc:
+            raise SheetUnavailable(name, str(exc)) from exc
+        if report is None:
             raise SheetUnavailable(name, "it is not open on this server")
-        if not self.election.writes(name):
-            writer = self.election.writer(name) or "another process"
-            raise SheetUnavailable(name, f"its table is written by {writer}")
+        return report
+
+    async def _write_here(self, name: str) -> Report:
+        if self.live(name) is None or not self.election.writes(name):
+            raise SheetUnavailable(name, "this process no longer writes its table")
         result = await self.table_sync.write_now(name)
         if result is None:
             raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
@@ -138,7 +148,7 @@ class Rooms:
             await self.log_appender.append_now(name)  # the outcome (new keys) is durable too
         except Exception as exc:
             raise self._unavailable(name, exc) from exc
-        return result
+        return result.report()
 
     def live(self, name: str) -> Room | None:
         future = self._rooms.get(name)
@@ -231,6 +241,8 @@ class Rooms:
         room.share_presence = lambda entries: self.fanout.publish_presence(name, entries)
         self.log_appender.track(name, loaded.log_rows)
         self.fanout.attach(room, backlog)
+        if loaded.repair:
+            self.fanout.publish_logged(name, loaded.repair)
         self.election.stand(
             name, lambda: self.table_sync.attach(document), lambda: self.table_sync.detach(name)
         )
