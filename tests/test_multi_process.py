@@ -10,12 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from balancer import Balancer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nodeclient import NodeClient
 from own_redis import OwnRedis, own_redis_fixture  # noqa: F401
 from rawclient import RawClient
 from serverprocess import ServerProcess
 from tables import create_items_table
+from test_two_way import watch_items
 from waiting import eventually
 
 from client.sheet import Sheet, open_sheet
@@ -203,6 +206,70 @@ async def test_the_writer_killed_under_edits_is_replaced_and_the_table_is_comple
     finally:
         for opened in sheets_open:
             await opened.__aexit__(None, None, None)
+
+
+@pytest.mark.timeout(120)
+async def test_a_client_of_a_killed_process_reconnects_to_another_and_loses_nothing(
+    processes, postgresql_url
+):
+    """Behind a load balancer, a y-websocket client whose process dies mid-stream reconnects to
+    a survivor, and what it typed before and while it was cut off reaches everyone and the table."""
+    servers = [await processes() for _ in range(2)]
+    async with (
+        Balancer(servers) as balancer,
+        open_sheet(servers[1].url, "items") as watcher,
+    ):
+        node = await NodeClient.start(f"{balancer.url}/ws/sheet", "items")
+        try:
+            await node.wait_synced()
+            made = []
+            for turn in range(40):
+                if turn == 20:
+                    servers[0].kill()  # the process the balancer chose
+                key = f"n{turn}"
+                await node.add_row(key, {"name": f"node {turn}", "qty": turn})
+                made.append(key)
+                await asyncio.sleep(0.02)
+
+            def complete(sheet: Sheet) -> bool:
+                return all(k in sheet._rows and sheet.row(k).get("id") for k in made)
+
+            await watcher.wait_for(complete, timeout=30)
+            await eventually(
+                lambda: table_rows(postgresql_url) == document_rows(watcher),
+                timeout=15,
+                what="the table",
+            )
+            assert len(table_rows(postgresql_url)) == 10 + len(made)
+            connected = [e for e in node.events if e == {"event": "status", "status": "connected"}]
+            assert len(connected) == 2  # cut off once, then on the survivor
+        finally:
+            await node.close()
+
+
+@pytest.mark.timeout(90)
+async def test_a_change_made_to_the_table_reaches_the_clients_of_every_process(
+    processes, postgresql_url
+):
+    watch_items(postgresql_url)  # the writer hears of changes at once
+    servers = [await processes(), await processes()]
+    async with open_sheet(servers[0].url, "items") as a, open_sheet(servers[1].url, "items") as b:
+        engine = create_engine(postgresql_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("UPDATE items SET name = 'by hand' WHERE id = 3"))
+                conn.execute(sa.text("INSERT INTO items (name, qty) VALUES ('inserted', 5)"))
+        finally:
+            engine.dispose()
+        for sheet in (a, b):
+            await sheet.wait_for(
+                lambda s: (
+                    s.row("3")["name"] == "by hand"
+                    and any(row.get("name") == "inserted" for row in s.rows())
+                ),
+                timeout=10,
+            )
+        assert table_rows(postgresql_url) == document_rows(a) == document_rows(b)
 
 
 @pytest.mark.timeout(150)
