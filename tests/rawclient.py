@@ -1,6 +1,7 @@
 """A bare y-websocket peer for tests that count, break or withhold frames."""
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import websockets
@@ -26,7 +27,9 @@ class RawClient:
         client = cls(websocket)
         if read:
             client._reader = asyncio.create_task(client._read())
-            await client.send(sync_message(YSyncMessageType.SYNC_STEP1, client.doc.get_state()))
+            # a server refusing the sheet may close before this arrives: its close says why
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await client.send(sync_message(YSyncMessageType.SYNC_STEP1, client.doc.get_state()))
         return client
 
     async def _read(self) -> None:

@@ -40,10 +40,11 @@ class UnknownSheet(LookupError):
 
 
 class SheetUnavailable(Exception):
-    """The sheet cannot be loaded now (the database is unreachable, say); worth a retry."""
+    """The sheet cannot be loaded or written now (the database is unreachable, say); worth a
+    retry."""
 
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"sheet {name[:100]} cannot be loaded yet: {reason}")
+    def __init__(self, name: str, reason: str, action: str = "loaded") -> None:
+        super().__init__(f"sheet {name[:100]} cannot be {action} yet: {reason}")
         self.reason = str(self)
 
 
@@ -133,17 +134,19 @@ class Rooms:
         try:
             report = await self.fanout.ask_writer(name)
         except NoAnswer as exc:
-            raise SheetUnavailable(name, str(exc)) from exc
+            raise SheetUnavailable(name, str(exc), "written") from exc
         if report is None:
-            raise SheetUnavailable(name, "it is not open on this server")
+            raise SheetUnavailable(name, "it is not open on this server", "written")
         return report
 
     async def _write_here(self, name: str) -> Report:
         if self.live(name) is None or not self.election.writes(name):
-            raise SheetUnavailable(name, "this process no longer writes its table")
+            raise SheetUnavailable(name, "this process no longer writes its table", "written")
         result = await self.table_sync.write_now(name)
         if result is None:
-            raise SheetUnavailable(name, self.health.reason() or "writing the table failed")
+            raise SheetUnavailable(
+                name, self.health.reason() or "writing the table failed", "written"
+            )
         try:
             await self.log_appender.append_now(name)  # the outcome (new keys) is durable too
         except Exception as exc:
