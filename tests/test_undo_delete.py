@@ -13,11 +13,15 @@ from test_worker import execute, table_rows
 from waiting import eventually
 
 from client.sheet import Sheet, open_sheet
+from persistence.database import create_engine
 from persistence.document import ORDER, ROWS
 from persistence.store import table_record
 from persistence.store.migrate import prepare
 from persistence.store.table_record import TOMBSTONE_AGE, RecordedRow
 from persistence.store.tables import record_rows
+from persistence.table.schema import reflect_table
+from persistence.table.write_result import RowState
+from persistence.table.writer import TableWriter
 
 
 def bring_back(sheet: Sheet, key: str, cells: dict[str, Any]) -> None:
@@ -124,3 +128,22 @@ async def test_tombstones_go_when_their_key_is_taken_again_or_past_their_age(eng
         )
         table_record.bury(conn, "s", ["b"])  # the next deletion drops what is past its age
         assert table_record.deleted(conn, "s", ["1", "2", "a", "b"]) == {"b": 3}
+
+
+def test_a_generated_key_taken_since_is_given_anew_and_said_so(database_url):
+    """The tombstone's key was taken between the guard's check and the write: the row is
+    inserted without it, with a new key, and the key cell's refusal says why."""
+    execute(database_url, "CREATE TABLE notes (id {serial} PRIMARY KEY, body TEXT)")
+    execute(database_url, "INSERT INTO notes (body) VALUES ('taken')")
+    engine = create_engine(database_url)
+    prepare(engine)
+    writer = TableWriter(engine, "notes", reflect_table(engine, "notes"))
+    result = writer.write([RowState("1", {"id": 1, "body": "brought back"})])
+    assert result.inserted == 1 and result.pks == {"1": 2}
+    [refusal] = result.refusals
+    assert (refusal.key, refusal.columns, refusal.values) == ("1", ("id",), {"id": 1})
+    assert table_rows(database_url, "notes") == {
+        "1": {"id": 1, "body": "taken"},
+        "2": {"id": 2, "body": "brought back"},
+    }
+    engine.dispose()
