@@ -17,6 +17,7 @@ from pycrdt import Array, Doc, Map, YSyncMessageType, write_var_uint
 from recording import RecordingConnection
 
 from persistence.document import ORDER, ROWS, populate
+from persistence.store.table_record import RecordLookup
 from persistence.table.schema import Column, TableSchema
 from server.sheets.room import Room
 from server.sheets.sheet_document import Hooks, SheetDocument
@@ -57,8 +58,8 @@ def seeded_update() -> bytes:
 SEED = seeded_update()
 
 
-async def no_record(keys: set[str]) -> dict:
-    return {}
+async def no_record(keys: set[str]) -> RecordLookup:
+    return RecordLookup()
 
 
 def new_room() -> Room:

@@ -8,6 +8,7 @@ from recording import RecordingConnection
 from waiting import eventually
 
 from persistence.origins import Origin
+from persistence.store.table_record import RecordLookup
 from persistence.table.schema import Column, TableSchema
 from server.sheets.room import Room
 from server.sheets.sheet_document import Hooks, SheetDocument
@@ -24,8 +25,8 @@ SCHEMA = TableSchema(
 )
 
 
-async def no_record(keys: set[str]) -> dict:
-    return {}
+async def no_record(keys: set[str]) -> RecordLookup:
+    return RecordLookup()
 
 
 def new_room(merge_window: float, log: list[bytes] | None = None) -> Room:

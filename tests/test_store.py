@@ -2,19 +2,20 @@
 code cannot serve refused at start-up with the command to run."""
 
 import asyncio
-import logging
 import re
 import subprocess
 import sys
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from serverprocess import ROOT, ServerProcess
 from tables import create_items_table
 
-from persistence.store import migrate
+from persistence.store import migrate, table_record
+from persistence.store.table_record import RecordedRow
 from persistence.store.tables import VERSION_TABLE, metadata, updates
 
 ALWAYS = {"cellsync_updates", "cellsync_rows", "cellsync_sheets", "cellsync_snapshots"}
@@ -69,24 +70,34 @@ def test_the_migrations_build_what_the_code_defines(engine):
     assert [(change, table.name) for change, table in differences] == expected
 
 
-def test_a_database_from_before_migrations_is_adopted_with_its_data(engine, caplog):
+def at_baseline(engine: sa.Engine) -> None:
+    """Cellsync's tables as the baseline made them: as a Cellsync before 0002 left them."""
+    with engine.begin() as conn:
+        config = migrate._config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, migrate.BASELINE)
+
+
+def test_a_database_from_before_migrations_is_refused_then_adopted_with_its_data(engine):
     """The server made every table but the snapshots' (which only the CLI imported)."""
-    before = [table for name, table in metadata.tables.items() if name != "cellsync_snapshots"]
-    metadata.create_all(engine, tables=before)  # as UpdateLog did, cellsync_changes included
+    at_baseline(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+        conn.execute(sa.text("DROP TABLE cellsync_snapshots"))
     log_a_row(engine)
-    with caplog.at_level(logging.INFO, logger="persistence.store.migrate"):
+    with pytest.raises(migrate.StoreNotCurrent, match=r"at revision none.*cellsync migrate"):
         migrate.prepare(engine)
-    assert migrate.current_revision(engine) == migrate.BASELINE
+    assert migrate.upgrade(engine) == migrate.Migrated(None, migrate.head())
     assert logged_rows(engine) == 1
     assert "cellsync_snapshots" in cellsync_tables(engine)
-    assert [r.message for r in caplog.records if "adopted" in r.message]
+    migrate.prepare(engine)
 
 
 def test_tables_from_before_migrations_that_differ_are_refused(engine):
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE cellsync_updates (id INTEGER PRIMARY KEY, doc TEXT)"))
     with pytest.raises(migrate.StoreNotCurrent, match="cellsync_updates has columns"):
-        migrate.prepare(engine)
+        migrate.upgrade(engine)
     assert migrate.current_revision(engine) is None
 
 
@@ -94,7 +105,7 @@ async def test_a_database_behind_is_refused_at_start_until_cellsync_migrate(
     database_url, engine, tmp_path
 ):
     create_items_table(database_url)
-    migrate.prepare(engine)
+    at_baseline(engine)
     log_a_row(engine)
     set_revision(engine, None)  # as a database before the baseline: its tables, no revision
     served = ServerProcess.serving(database_url, {"items": "items"}, tmp_path / "server.log")
@@ -105,13 +116,44 @@ async def test_a_database_behind_is_refused_at_start_until_cellsync_migrate(
 
     migrated = cellsync(*command.group(1).split()[1:])
     assert migrated.returncode == 0, migrated.stderr
-    assert "from revision none to 0001" in migrated.stdout
+    assert f"from revision none to {migrate.head()}" in migrated.stdout
     assert migrate.current_revision(engine) == migrate.head()
     assert logged_rows(engine) == 1
     server = await ServerProcess.serving(
         database_url, {"items": "items"}, tmp_path / "2.log"
     ).start()
     await server.stop()
+
+
+def test_a_database_at_0001_is_refused_until_migrated_to_0002_and_keeps_its_data(
+    database_url, engine
+):
+    at_baseline(engine)
+    log_a_row(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO cellsync_rows (sheet, row_key, pk, cells)"
+                " VALUES ('items', '1', '1', :cells), ('items', 'f00d', '2', :cells)"
+            ),
+            {"cells": '{"id": 1, "name": "one"}'},
+        )
+    with pytest.raises(migrate.StoreNotCurrent, match="revision 0001; this Cellsync needs 0002"):
+        migrate.prepare(engine)
+
+    migrated = cellsync("migrate", "--database-url", database_url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "from revision 0001 to 0002" in migrated.stdout
+    migrate.prepare(engine)
+    assert logged_rows(engine) == 1
+    with engine.begin() as conn:
+        assert table_record.read(conn, "items") == {
+            "1": RecordedRow(1, {"id": 1, "name": "one"}),
+            "f00d": RecordedRow(2, {"id": 1, "name": "one"}),
+        }
+        table_record.bury(conn, "items", ["f00d"])  # the new column takes tombstones
+        assert table_record.deleted(conn, "items", ["1", "f00d"]) == {"f00d": 2}
+        assert list(table_record.read(conn, "items")) == ["1"]
 
 
 def test_a_database_ahead_of_the_code_is_refused(database_url, engine):

@@ -11,6 +11,7 @@ from persistence.document import new_doc, order_keys, read_rows
 from persistence.store import sheet_store, table_record
 from persistence.store.migrate import prepare
 from persistence.store.sheet_store import SheetStore
+from persistence.store.table_record import RecordLookup
 from persistence.store.tables import record_rows
 from persistence.store.update_log import UpdateLog
 from persistence.table import rows as table_rows
@@ -21,8 +22,8 @@ CHUNK = 100
 ROWS = 2 * CHUNK + 7  # more than two chunks, and a last one that is not full
 
 
-async def no_record(keys: set[str]) -> dict:
-    return {}
+async def no_record(keys: set[str]) -> RecordLookup:
+    return RecordLookup()
 
 
 def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(

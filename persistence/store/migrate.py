@@ -1,10 +1,11 @@
 """Brings Cellsync's tables to the code's version, or refuses a database it cannot serve.
 
-At start-up (`prepare`): a database without Cellsync's tables gets them; one from before
-migrations (its tables, no version) is adopted at the baseline; one behind the code waits for
-`cellsync migrate` (`upgrade`), run by whoever backs the database up; one ahead of it (a newer
-Cellsync migrated it) is refused. Migrations run under a lock, in one transaction, so two
-processes starting at once never both migrate. All calls block.
+At start-up (`prepare`): a database without Cellsync's tables gets them; one behind the code
+(at an older revision, or from before migrations: its tables, no version) waits for
+`cellsync migrate` (`upgrade`, which adopts the latter at the baseline first), run by whoever
+backs the database up; one ahead of it (a newer Cellsync migrated it) is refused. Migrations
+run under a lock, in one transaction, so two processes starting at once never both migrate.
+All calls block.
 """
 
 import io
@@ -75,8 +76,8 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 
 def prepare(engine: sa.Engine) -> None:
-    """Start-up: creates the tables of a new database, adopts one from before migrations, and
-    raises StoreNotCurrent for one behind or ahead of the code."""
+    """Start-up: creates the tables of a new database, and raises StoreNotCurrent for one
+    behind (from before migrations included) or ahead of the code."""
     target = head()
     if current_revision(engine) == target:
         return
@@ -87,15 +88,6 @@ def prepare(engine: sa.Engine) -> None:
         if not state.tables and state.revision is None:
             _run(conn, target)
             log.info("created Cellsync's tables in %s (revision %s)", safe_url(engine.url), target)
-            return
-        if not state.versioned and target == BASELINE:
-            _check_adoptable(conn, state)
-            _run(conn, BASELINE)
-            log.info(
-                "adopted Cellsync's tables from before migrations in %s at revision %s",
-                safe_url(engine.url),
-                BASELINE,
-            )
             return
         raise StoreNotCurrent(_refusal(engine, state, target))
 

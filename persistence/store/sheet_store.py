@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from persistence.document import Scalar, new_doc, populate, row_key
 from persistence.store import table_record
-from persistence.store.table_record import RecordedRow
+from persistence.store.table_record import RecordedRow, RecordLookup
 from persistence.store.update_log import LoggedDocument, UpdateLog, merge
 from persistence.table import load_repair
 from persistence.table.load_repair import Repair
@@ -79,12 +79,11 @@ class SheetStore:
         log.info("sheet %s: on load, %s", sheet, repair.summary())
         return OpenedSheet(doc.get_update(), logged.rows + 1, schema, repaired)
 
-    def recorded_rows(self, sheet: str, keys: set[str]) -> dict[str, dict]:
-        """Rows as the table last held them (written to it or read from it), by row key."""
+    def recorded_rows(self, sheet: str, keys: set[str]) -> RecordLookup:
+        """Rows as the table last held them (written to it or read from it), and the keys of
+        rows deleted from it lately."""
         with self.engine.connect() as conn:
-            return {
-                key: row.cells for key, row in table_record.read(conn, sheet, list(keys)).items()
-            }
+            return table_record.lookup(conn, sheet, keys)
 
     def peek(self, sheet: str, table: str) -> bytes:
         """The document `open` would return, writing nothing: readers (the HTTP API, export)
@@ -103,14 +102,14 @@ def _table_rows(engine: sa.Engine, schema: TableSchema) -> load_repair.TableRows
 def _follow_record(conn: sa.Connection, sheet: str, schema: TableSchema, repair: Repair) -> None:
     """The record of written rows after a repair: another table's rows, or the same rows
     without dropped columns and with the new ones as the table holds them."""
-    written = table_record.read(conn, sheet)
-    if repair.new_table is not None:
-        table_record.forget(conn, sheet, list(written))
+    if repair.new_table is not None:  # tombstones go too: their keys were the other table's
+        table_record.forget(conn, sheet)
         rows = {
             key: RecordedRow(cells[schema.pk], cells) for key, cells in repair.new_table.items()
         }
         table_record.write(conn, sheet, rows, new=set(rows))
         return
+    written = table_record.read(conn, sheet)
     names = {column.name for column in schema.columns}
     changed = {}
     for key, row in written.items():

@@ -4,11 +4,18 @@ The worker writes only cells where the document differs from this record, so val
 programs wrote to the table are never overwritten by stale ones. It is updated in the same
 transaction as the table, so after any crash the two agree. It also maps a row created in a
 client (random key) to the primary key the database gave it: a row is never inserted twice.
+
+A row the worker deleted stays in the record for `TOMBSTONE_AGE` as a tombstone (`deleted_at`
+set): when a client sends it again under its key (undo), the guard accepts the key's primary
+key and the row goes back into the table with it. Tombstones are not rows of the table: every
+reader but `deleted` skips them; recording a row of the table drops those of its key or its
+primary key (an INSERT reused it); deleting rows drops those past their age.
 """
 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +23,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from persistence.store.tables import record_rows, sheet_locks
+
+# How long a deleted row can come back with its own key: past it, a row sent again under its
+# key is a new row (the database gives it a new key where it generates them).
+TOMBSTONE_AGE = timedelta(days=7)
+
+_LIVE = record_rows.c.deleted_at.is_(None)
+_DEAD = record_rows.c.deleted_at.is_not(None)
 
 # Kept inside the cells' JSON, so that records written before it existed read the same.
 _SENT = "\x00sent"
@@ -39,6 +53,20 @@ class RecordedRow:
         return cls(json.loads(pk), values, values.pop(_SENT, {}))
 
 
+@dataclass(frozen=True)
+class RecordLookup:
+    """What the record says of some row keys, for the guard's checks."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> cells the table holds
+    deleted: dict[str, Any] = field(default_factory=dict)  # tombstones: key -> primary key
+
+
+def lookup(conn: Connection, sheet: str, keys: Iterable[str]) -> RecordLookup:
+    keys = list(keys)
+    rows = {key: row.cells for key, row in read(conn, sheet, keys).items()}
+    return RecordLookup(rows, deleted(conn, sheet, keys))
+
+
 def lock_sheet(conn: Connection, sheet: str) -> None:
     """Serialises writers of one sheet (server, CLI, other processes) until commit: a row lock
     on PostgreSQL, the write lock on SQLite. The row is made first if missing, without failing
@@ -60,23 +88,37 @@ def read_by_pk(conn: Connection, sheet: str, pks: Iterable[Any]) -> dict[str, Re
     return _select(conn, sheet, record_rows.c.pk, [json.dumps(pk) for pk in pks])
 
 
+def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]:
+    """The tombstones of the given row keys: key -> the primary key the row had."""
+    query = sa.select(record_rows.c.row_key, record_rows.c.pk).where(
+        record_rows.c.sheet == sheet, _DEAD
+    )
+    return {
+        r.row_key: json.loads(r.pk)
+        for r in _in_chunks(conn, query, record_rows.c.row_key, list(keys))
+    }
+
+
 def _select(
     conn: Connection, sheet: str, column: sa.Column, values: list[str] | None
 ) -> dict[str, RecordedRow]:
     query = sa.select(record_rows.c.row_key, record_rows.c.pk, record_rows.c.cells).where(
-        record_rows.c.sheet == sheet
+        record_rows.c.sheet == sheet, _LIVE
     )
-    if values is None:
-        rows = conn.execute(query).all()
-    else:
-        rows = []
-        for start in range(0, len(values), 500):
-            rows += conn.execute(query.where(column.in_(values[start : start + 500]))).all()
+    rows = conn.execute(query).all() if values is None else _in_chunks(conn, query, column, values)
     return {r.row_key: RecordedRow.from_json(r.pk, r.cells) for r in rows}
 
 
+def _in_chunks(conn: Connection, query: sa.Select, column: sa.Column, values: list[str]) -> list:
+    rows: list = []
+    for start in range(0, len(values), 500):
+        rows += conn.execute(query.where(column.in_(values[start : start + 500]))).all()
+    return rows
+
+
 def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[str]) -> None:
-    """Records rows after they were written: `new` ones are inserted, the others updated."""
+    """Records rows after they were written: `new` ones are inserted (in place of the
+    tombstones of their keys and primary keys), the others updated."""
     values = [
         {"s": sheet, "k": key, "p": json.dumps(row.pk), "c": row.to_json()}
         for key, row in rows.items()
@@ -84,6 +126,7 @@ def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[s
     inserts = [v for v in values if v["k"] in new]
     updates = [v for v in values if v["k"] not in new]
     if inserts:
+        _drop_tombstones(conn, sheet, [v["k"] for v in inserts], [v["p"] for v in inserts])
         conn.execute(
             record_rows.insert().values(
                 sheet=sa.bindparam("s"),
@@ -103,11 +146,45 @@ def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[s
         )
 
 
-def forget(conn: Connection, sheet: str, keys: Iterable[str]) -> None:
+def forget(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> None:
+    """Removes the record of these rows (every row and tombstone when `keys` is None): rows
+    another program deleted, or a sheet that now shows another table."""
+    where = record_rows.c.sheet == sheet
+    if keys is None:
+        conn.execute(record_rows.delete().where(where))
+        return
     keys = list(keys)
     for start in range(0, len(keys), 500):
         conn.execute(
-            record_rows.delete()
-            .where(record_rows.c.sheet == sheet)
-            .where(record_rows.c.row_key.in_(keys[start : start + 500]))
+            record_rows.delete().where(where, record_rows.c.row_key.in_(keys[start : start + 500]))
         )
+
+
+def bury(conn: Connection, sheet: str, keys: Iterable[str]) -> None:
+    """Marks rows the worker deleted from the table as tombstones, and drops tombstones past
+    `TOMBSTONE_AGE`: they are made only here, so they never outnumber a week's deletions."""
+    now = datetime.now(UTC)
+    keys = list(keys)
+    for start in range(0, len(keys), 500):
+        conn.execute(
+            record_rows.update()
+            .where(record_rows.c.sheet == sheet, _LIVE)
+            .where(record_rows.c.row_key.in_(keys[start : start + 500]))
+            .values(deleted_at=now)
+        )
+    conn.execute(
+        record_rows.delete().where(
+            record_rows.c.sheet == sheet, record_rows.c.deleted_at < now - TOMBSTONE_AGE
+        )
+    )
+
+
+def _drop_tombstones(conn: Connection, sheet: str, keys: list[str], pks: list[str]) -> None:
+    """Drops the tombstones of these row keys and JSON primary keys; most sheets have none,
+    which one probe of the tombstones' index tells."""
+    dead = sa.and_(record_rows.c.sheet == sheet, _DEAD)
+    if conn.execute(sa.select(record_rows.c.row_key).where(dead).limit(1)).first() is None:
+        return
+    for column, values in ((record_rows.c.row_key, keys), (record_rows.c.pk, pks)):
+        for start in range(0, len(values), 500):
+            conn.execute(record_rows.delete().where(dead, column.in_(values[start : start + 500])))

@@ -22,7 +22,8 @@ updates = sa.Table(
     sa.Index("cellsync_updates_sheet_id", "sheet", "id"),
 )
 
-# What the worker last wrote to (or read from) each row of a sheet's table.
+# What the worker last wrote to (or read from) each row of a sheet's table, and the rows it
+# deleted lately (tombstones).
 record_rows = sa.Table(
     "cellsync_rows",
     metadata,
@@ -30,7 +31,17 @@ record_rows = sa.Table(
     sa.Column("row_key", sa.String(200), primary_key=True),
     sa.Column("pk", sa.Text(), nullable=False),  # JSON: the row's primary-key value
     sa.Column("cells", sa.Text(), nullable=False),  # JSON: column -> document scalar
+    # Set when the table sync deleted the row: a tombstone, so that the row can come back
+    # under its key with its primary key (undo). Dropped after `table_record.TOMBSTONE_AGE`.
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
     sa.Index("cellsync_rows_pk", "sheet", "pk"),
+    sa.Index(
+        "cellsync_rows_deleted",
+        "sheet",
+        "deleted_at",
+        postgresql_where=sa.text("deleted_at IS NOT NULL"),
+        sqlite_where=sa.text("deleted_at IS NOT NULL"),
+    ),
 )
 
 # One row per sheet, locked by every writer of the sheet's table.

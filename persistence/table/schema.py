@@ -142,6 +142,9 @@ class TableSchema:
     pk: str
     columns: tuple[Column, ...]
     autoincrement: bool
+    # The database refuses a key given to it (PostgreSQL's GENERATED ALWAYS AS IDENTITY): a
+    # deleted row brought back gets a new key.
+    pk_always_generated: bool = False
 
     @property
     def name(self) -> TableName:
@@ -194,6 +197,7 @@ def reflect_table(engine: Engine, table: str) -> TableSchema:
             _column(c, pk, choices.get(c.name), engine.dialect) for c in reflected.columns
         ),
         autoincrement=_is_autoincrement(reflected, pk, engine),
+        pk_always_generated=pk.identity is not None and bool(pk.identity.always),
     )
 
 

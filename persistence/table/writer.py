@@ -157,7 +157,7 @@ class TableWriter:
 
         for batch, refused in self.savepoints.isolated(conn, deletes, run):
             if refused is None:
-                table_record.forget(conn, self.sheet, [key for key, _ in batch])
+                table_record.bury(conn, self.sheet, [key for key, _ in batch])
                 result.deleted += len(batch)
             else:
                 key, row = batch[0]
@@ -220,10 +220,12 @@ class TableWriter:
     def _narrow_insert(
         self, conn: Connection, write: _Write, reason: str, run, result: WriteResult
     ) -> None:
-        """A refused new row, tried without each of its cells but the key in turn: when one
-        is the cause, the row is inserted without it and that cell alone is refused. Otherwise
+        """A refused new row, tried without each of its cells in turn: when one is the cause,
+        the row is inserted without it and that cell alone is refused. The key is left out
+        only where the database generates keys (a deleted row's own key brought back, which
+        it refuses or another row took since): the row comes back with a new key. Otherwise
         the whole row waits for a fix (a rare path)."""
-        for column in sorted(c for c in write.params if c != self.schema.pk):
+        for column in sorted(c for c in write.params if self._optional(c)):
             part = _Write(
                 write.key,
                 {c: v for c, v in write.params.items() if c != column},
@@ -290,6 +292,10 @@ class TableWriter:
             result.pks[write.key] = pk
         kept = {c: v for c, v in before.sent.items() if c not in write.cells} if before else {}
         return RecordedRow(pk, stored, kept | {c: sent for c, (sent, _) in differ.items()})
+
+    def _optional(self, column: str) -> bool:
+        """Whether a new row can be inserted without this cell of its."""
+        return column != self.schema.pk or self.schema.autoincrement
 
     def _pk_param(self, pk: Any) -> Any:
         return from_cell(pk, self.columns[self.schema.pk])

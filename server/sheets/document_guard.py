@@ -7,10 +7,10 @@ sender learns which cell and why from the document's `refusals` map, which reach
 `meta` and `refusals` are the server's: whatever a client changes in them is put back too.
 
 Two checks need the record of what the table holds (a replaced row's cells, a key the table
-gave): `Findings.lookups` names those rows, and the caller reads them off the event loop.
+gave or a deleted row had: an undo of a delete sends it again): `Findings.lookups` names those
+rows, and the caller reads them off the event loop.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +19,11 @@ from pycrdt import Doc, Map, MapEvent, ReadTransaction
 from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, same
 from persistence.origins import Client
 from persistence.refusals import is_scalar, refuse
+from persistence.store.table_record import RecordLookup
 from persistence.table.schema import TableSchema
 
 MISSING = object()  # a cell or row that did not exist before the client's edit
 RECORDED = object()  # put back the row as the record holds it (or remove it if it has none)
-
-RecordedRows = Mapping[str, Mapping[str, Any]]  # row key -> cells, as the table last held them
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Violation:
     reason: str
     value: Any  # what the client wrote
     restore: Any  # what to put back, MISSING to remove, RECORDED for the record's row
-    unless_recorded_key: bool = False  # fine if `value` is the key the record holds
+    unless_recorded_key: bool = False  # fine if `value` is the key the record holds (or held)
 
 
 @dataclass
@@ -74,10 +73,10 @@ class DocumentGuard:
         found, self._found = self._found, Findings()
         return found
 
-    def repair(self, found: Findings, record: RecordedRows, user: Any) -> list[Violation]:
+    def repair(self, found: Findings, record: RecordLookup, user: Any) -> list[Violation]:
         """Puts back what `found` says was broken, inside the caller's repair transaction;
         returns the violations that stand once the record is known."""
-        violations = [_settled(v, record, self.schema.pk) for v in found.violations]
+        violations = [self._settled(v, record) for v in found.violations]
         standing = [v for v in violations if v is not None]
         for key, entry in found.refusals_before.items():
             if entry is MISSING:
@@ -155,7 +154,8 @@ class DocumentGuard:
         reason = self._why_invalid(column, value, change["action"], first_key)
         if reason is not None:
             # a client that kept the server's write-back of a key (which a crash kept from the
-            # update log) sends it again: fine if the record holds that key
+            # update log) sends it again, or brings back a deleted row (undo): fine if the
+            # record holds that key, or its tombstone does
             recorded_key = column == self.schema.pk and value is not None
             self._found.violations.append(
                 Violation(row, column, reason, value, restore, unless_recorded_key=recorded_key)
@@ -198,16 +198,29 @@ class DocumentGuard:
         else:
             row[violation.column] = violation.restore
 
+    def _settled(self, violation: Violation, record: RecordLookup) -> Violation | None:
+        """The violation once the record is known: gone, or with what to restore."""
+        recorded = record.rows.get(violation.row)
+        if violation.unless_recorded_key:
+            if recorded and same(violation.value, recorded.get(self.schema.pk)):
+                return None
+            if self._deleted_key(violation, record):
+                if not self.schema.pk_always_generated:
+                    return None  # the table sync inserts the row with it again
+                reason = (f'the table gives every new row its "{self.schema.pk}": this row '
+                          "comes back as a new row")  # fmt: skip
+                return Violation(violation.row, violation.column, reason, violation.value,
+                                 violation.restore)  # fmt: skip
+        if violation.restore is RECORDED:
+            restore = dict(recorded) if recorded is not None else MISSING
+            return Violation(violation.row, "", violation.reason, violation.value, restore)
+        return violation
 
-def _settled(violation: Violation, record: RecordedRows, pk: str) -> Violation | None:
-    """The violation once the record is known: gone, or with what to restore."""
-    recorded = record.get(violation.row)
-    if violation.unless_recorded_key and recorded and same(violation.value, recorded.get(pk)):
-        return None
-    if violation.restore is RECORDED:
-        restore = dict(recorded) if recorded is not None else MISSING
-        return Violation(violation.row, "", violation.reason, violation.value, restore)
-    return violation
+    @staticmethod
+    def _deleted_key(violation: Violation, record: RecordLookup) -> bool:
+        """Whether the violation sends a deleted row's own key under its own row key."""
+        tombstone = record.deleted.get(violation.row, MISSING)
+        return tombstone is not MISSING and same(violation.value, tombstone)
 
 
 def _error(value: Any, column) -> str | None:

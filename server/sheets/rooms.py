@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from persistence.origins import Origin, OtherProcess
 from persistence.store.sheet_claims import FileClaims, NoClaims, PostgresClaims, SheetTaken
 from persistence.store.sheet_store import SheetStore
+from persistence.store.table_record import RecordLookup
 from persistence.table.schema import MissingTableError, UnsupportedTableError
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
 from server.memory import give_back_soon
 from server.processes.writer_election import SoleWriter, WriterElection
-from server.sheets.document_guard import RecordedRows
 from server.sheets.fanout import Fanout, NoAnswer, Report
 from server.sheets.room import Room, Traffic
 from server.sheets.sheet_document import Hooks, SheetDocument
@@ -230,7 +230,7 @@ class Rooms:
         backlog = await self.fanout.backlog(name)  # first: what it lacks, the log holds
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
 
-        async def read_record(keys: set[str]) -> RecordedRows:
+        async def read_record(keys: set[str]) -> RecordLookup:
             return await asyncio.to_thread(self.store.recorded_rows, name, keys)
 
         document = SheetDocument(name, loaded.update, loaded.schema, read_record)

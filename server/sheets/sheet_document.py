@@ -16,13 +16,14 @@ from pycrdt import Doc, Map, TransactionEvent
 
 from persistence.document import ROWS, new_doc
 from persistence.origins import REPAIR, Client, Origin
+from persistence.store.table_record import RecordLookup
 from persistence.table.schema import TableSchema
-from server.sheets.document_guard import DocumentGuard, RecordedRows, Violation
+from server.sheets.document_guard import DocumentGuard, Violation
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[bytes, Origin], None]
-RecordReader = Callable[[set[str]], Awaitable[RecordedRows]]  # runs off the event loop
+RecordReader = Callable[[set[str]], Awaitable[RecordLookup]]  # runs off the event loop
 
 
 def _nowhere(update: bytes, origin: Origin) -> None:
@@ -92,7 +93,7 @@ class SheetDocument:
         found = self._guard.take()
         violations: list[Violation] = []
         if found:
-            record = await self._record(found.lookups) if found.lookups else {}
+            record = await self._record(found.lookups) if found.lookups else RecordLookup()
             with self._doc.transaction(origin=REPAIR):
                 violations = self._guard.repair(found, record, client.user)
         self._hand_over(made, client)
@@ -123,7 +124,7 @@ class SheetDocument:
         self._guard.close()
         self._doc.unobserve(self._subscription)
 
-    async def _record(self, keys: set[str]) -> RecordedRows:
+    async def _record(self, keys: set[str]) -> RecordLookup:
         """The record of those rows; without it (the database is down) nothing a client sent
         is taken on the record's word."""
         try:
@@ -131,7 +132,7 @@ class SheetDocument:
         except Exception as exc:
             log.warning("sheet %s: the record of %d rows cannot be read (%s); refusing what "
                         "depends on it", self.name, len(keys), exc)  # fmt: skip
-            return {}
+            return RecordLookup()
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._full_update = None

@@ -100,3 +100,29 @@ async def test_delete_rows_names_them_offers_undo_and_ignores_the_selection_at_l
     for page in (a, b):
         await page.expect_text("3", "name", "item 3")
         await page.expect_text("4", "name", "item 4")
+
+
+async def test_undo_of_a_deletion_the_table_holds_brings_the_row_back_with_its_id(
+    server_factory, database_url, open_on, artifacts
+):
+    a, b = await open_people(server_factory, database_url, open_on)
+    toast = a.page.get_by_test_id("delete-toast")
+    await a.select("1", "name")
+    await a.page.get_by_test_id("delete-rows").click()
+    await expect(toast).to_contain_text("Deleted row 1 (id 1).")
+    await eventually(lambda: "1" not in table_rows(database_url, "people"), what="row 1 deleted")
+    await expect(b.cell("1", "name")).to_have_count(0)
+
+    await toast.get_by_test_id("undo-delete").click()
+    for page in (a, b):
+        await page.expect_text("1", "name", "Grace")
+        await page.expect_text("1", "id", "1")
+    await eventually(lambda: "1" in table_rows(database_url, "people"), what="row 1 back")
+    assert table_rows(database_url, "people") == {
+        "1": {"id": 1, "name": "Grace", "age": 85, "note": None},
+        "2": {"id": 2, "name": "Alan", "age": 41, "note": None},
+    }
+    await a.page.screenshot(path=artifacts / "undo-delete.png")
+    for page in (a, b):
+        await expect(page.page.get_by_test_id("refusal")).to_have_count(0)
+        assert await page.value("1", "id") == 1
