@@ -115,6 +115,7 @@ export class TabulatorBinding extends GridBinding {
     }
     this.editConflicts.shield(updates);
     if (updates.length) this.update(updates);
+    this.view.applied(change);
   }
 
   update(rows) {
