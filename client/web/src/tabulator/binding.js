@@ -70,6 +70,7 @@ export class TabulatorBinding extends GridBinding {
     speedUpRangeSelection(this.table);
     this.editConflicts = new EditConflicts(this);
     this.view = new GridView(this);
+    this.view.subscribe(() => this.showPresence());
     this.table.on("tableBuilt", () => {
       installNavigation(this);
       installKeyboard(this);
@@ -153,6 +154,27 @@ export class TabulatorBinding extends GridBinding {
         this.table.addRow(this.rowData(key), before === undefined, before);
       }
     });
+  }
+
+  /** The rows of someone's range as this user's sort and filters show them. */
+  shownRuns(rows) {
+    if (!this.built || rows.length === 1 || !(this.view.filtered() || this.view.sorted())) return [rows];
+    const wanted = new Set(rows);
+    const runs = [];
+    let previous = -2;
+    this.table.getRows("active").forEach((row, i) => {
+      const key = this.keyOf(row);
+      if (!wanted.has(key)) return;
+      if (i === previous + 1) runs.at(-1).push(key);
+      else runs.push([key]);
+      previous = i;
+    });
+    return runs;
+  }
+
+  firstShown(keys) {
+    const first = this.built ? this.table.getRows("active")[0] : null;
+    return first ? this.keyOf(first) : keys[0];
   }
 
   /** Appends an empty row and opens it; returns its key (null on a read-only sheet). */
