@@ -152,3 +152,57 @@ async def test_a_search_on_a_phone_follows_remote_edits(browser, server, open_sh
     await expect(count).to_have_text("1 of 9 rows")
     assert await shown_keys(a) == ["4"]
     await a.page.screenshot(path=artifacts / "view-search-390x844.png")
+
+
+async def test_the_row_view_edits_as_the_grid_does(open_sheet, browser, server, artifacts):
+    a = await open_sheet("Ada")
+    b = await open_sheet("Bob")
+    await a.select("3", "name")
+    await a.press("Shift+Space")
+    view = a.page.get_by_test_id("row-view")
+    await expect(view).to_be_visible()
+    await expect(view.locator('dd[data-column="id"]')).to_have_text("3")  # the key: read only
+    assert await view.locator('dd[data-column="id"] input').count() == 0
+
+    notes = view.get_by_role("textbox", name="Notes")
+    await notes.click()
+    await notes.press_sequentially("First line")
+    await notes.press("Enter")  # a new line, not a commit
+    await notes.press_sequentially("second line")
+    await notes.press("Control+Enter")
+    await b.wait_value("3", "notes", "First line\nsecond line")
+    await a.expect_text("3", "notes", "First line\nsecond line")
+
+    qty = view.get_by_role("textbox", name="Qty")
+    await qty.fill("12abc")
+    await qty.press("Enter")  # refused as the grid refuses it: kept, with the reason
+    await expect(view.get_by_test_id("editor-message")).to_be_visible()
+    await expect(qty).to_have_value("12abc")
+    await expect(view).to_be_visible()
+    await a.page.screenshot(path=artifacts / "row-view-invalid.png")
+    await qty.fill("12")
+    await qty.press("Tab")  # leaving the field commits
+    await b.wait_value("3", "qty", 12)
+    await a.expect_text("3", "qty", "12")
+
+    name = view.get_by_role("textbox", name="Name")
+    await name.click()
+    await name.press_sequentially(" typo")
+    await name.press("Escape")  # puts the stored value back; the view stays open
+    await expect(name).to_have_value("item 3")
+    await expect(view).to_be_visible()
+
+    await b.type_into("3", "price", "9.5")  # someone else's edit shows at once
+    await expect(view.get_by_role("textbox", name="Price")).to_have_value("9.5")
+    await a.page.screenshot(path=artifacts / "row-view-edited.png")
+    await a.press("Escape")
+    await expect(view).to_be_hidden()
+
+    phone = await browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    c = await SheetPage.open(phone, server.http, "items", "Cy")
+    await c.select("3", "name")
+    await c.page.get_by_test_id("expand-row").click()
+    await expect(c.page.get_by_role("textbox", name="Notes")).to_have_value(
+        "First line\nsecond line"
+    )
+    await c.page.screenshot(path=artifacts / "row-view-390x844.png")

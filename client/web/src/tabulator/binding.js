@@ -84,14 +84,18 @@ export class TabulatorBinding extends GridBinding {
     this.table.on("rangeChanged", () => this.onSelection());
   }
 
-  /** A user edit: into the document; the grid shows the document's value when the sheet did
-   * not take the edit as typed (refused or converted). API updates never fire cellEdited, and
-   * the flag guards against a Tabulator version that would. */
+  /** A user edit in the grid. API updates never fire cellEdited, and the flag guards against
+   * a Tabulator version that would. */
   onCellEdited(cell) {
     if (this.applying) return;
-    const key = this.keyOf(cell.getRow());
-    const column = cell.getField();
-    if (!this.sheet.setCell(key, column, cell.getValue())) {
+    this.editCell(this.keyOf(cell.getRow()), cell.getField(), cell.getValue());
+  }
+
+  /** A user's edit of one cell, in the grid or the row view: into the document; the grid
+   * shows the document's value when the sheet did not take the edit as typed (refused or
+   * converted). */
+  editCell(key, column, value) {
+    if (!this.sheet.setCell(key, column, value)) {
       this.update([{ [KEY]: key, [column]: this.sheet.rows.get(key)?.get(column) ?? null }]);
     }
   }
