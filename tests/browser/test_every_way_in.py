@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 from sheetpage import PAGE_ONLY, SheetPage
+from tables import create_items_table
 
 pytestmark = PAGE_ONLY
 
@@ -108,3 +109,47 @@ async def test_aria_roles_counts_live_status_and_labels(open_sheet):
             "(c) => c.getAttribute('aria-label') || c.labels?.[0]?.textContent || c.textContent"
         )
         assert name.strip(), await control.evaluate("(c) => c.outerHTML")
+
+
+ROW_INDEXES = (
+    "() => [...document.querySelectorAll('.tabulator-row[data-key]')]"
+    ".filter((row) => row.offsetParent)"
+    ".map((row) => [row.dataset.key, row.getAttribute('aria-rowindex')])"
+)
+
+
+async def test_aria_rowindex_follows_sort_filter_and_scrolling(
+    database_url, server_factory, open_on, artifacts
+):
+    create_items_table(database_url, rows=300, name="many")
+    server = await server_factory({"many": "many"})
+    a = await open_on(server, "Ada", "many")
+    header = a.page.locator(".tabulator-headers")
+    await expect(header).to_have_attribute("aria-rowindex", "1")
+    await expect(a.page.get_by_role("grid")).to_have_attribute("aria-rowcount", "301")
+    drawn = dict(await a.page.evaluate(ROW_INDEXES))
+    assert drawn["1"] == "2" and drawn["5"] == "6", drawn
+
+    qty = a.page.locator('.tabulator-col[tabulator-field="qty"] .tabulator-col-sorter')
+    await qty.click()
+    await qty.click()  # descending: 300 first
+    drawn = dict(await a.page.evaluate(ROW_INDEXES))
+    assert drawn["300"] == "2" and drawn["296"] == "6", drawn
+    holder = a.page.locator(".tabulator-tableholder")
+    await holder.evaluate("(h) => { h.scrollTop = h.scrollHeight; }")
+    await a.page.wait_for_function(f"() => ({ROW_INDEXES})().some(([key]) => key === '1')")
+    drawn = dict(await a.page.evaluate(ROW_INDEXES))
+    assert drawn["1"] == "301" and drawn["2"] == "300", drawn
+    await a.page.screenshot(path=artifacts / "aria-rowindex-scrolled.png")
+
+    await a.page.get_by_test_id("toggle-filters").click()
+    await a.page.locator(
+        '.tabulator-col[tabulator-field="qty"] .tabulator-header-filter input'
+    ).press_sequentially("<=250")
+    await expect(a.page.get_by_role("grid")).to_have_attribute("aria-rowcount", "251")
+    await holder.evaluate("(h) => { h.scrollTop = 0; }")
+    await a.page.wait_for_function(f"() => ({ROW_INDEXES})().some(([key]) => key === '250')")
+    drawn = dict(await a.page.evaluate(ROW_INDEXES))
+    assert drawn["250"] == "2" and drawn["249"] == "3", drawn
+    for key, index in drawn.items():
+        assert int(index) == 252 - int(key), (key, index)

@@ -21,7 +21,7 @@ const REASON =
   "padding: 4px 8px; font: 13px/1.4 system-ui, sans-serif; white-space: normal; color: #5c0000; " +
   "background: #fff4f4; border: 1px solid #c00; border-radius: 4px; box-shadow: 0 2px 6px #0003; " +
   "pointer-events: none;";
-const ONE_CELL = ({ cursor }) => ({ rows: [cursor.row], columns: [cursor.column], firstRow: false });
+const ONE_CELL = ({ cursor }) => ({ runs: [[cursor.row]], columns: [cursor.column], firstRow: false });
 // Ranges taller than this are outlined on their first rows only: the rules are one per cell.
 const MAX_OUTLINED_ROWS = 2000;
 
@@ -43,8 +43,9 @@ export class CellMarks {
   }
 
   /** others: [{id, name, colour, cursor: {row, column} | null, selection: {start, end} | null}];
-   * `span(person)`: the rows (keys, top first) and columns (left first) of their range,
-   * `firstRow`: whether its first row is the grid's first (the tag then goes under the range). */
+   * `span(person)`: `runs`, the rows (keys) of their range in runs shown next to each other
+   * (top first), its `columns` (left first), and `firstRow`: whether it starts on the grid's
+   * first row (the tag then goes under the first run). */
   showPresence(others, span = ONE_CELL) {
     this.presence = others
       .filter((person) => person.cursor)
@@ -53,28 +54,23 @@ export class CellMarks {
     this.render();
   }
 
-  /** The range's border, drawn as inset shadows on its edge cells (grouped by which edges each
-   * cell has), and the name tag on its top-left cell. */
-  rangeRules(person, { rows, columns, firstRow }) {
+  /** Each run's border, drawn as inset shadows on its edge cells (grouped by which edges each
+   * cell has), and the name tag on the first run's top-left cell. */
+  rangeRules(person, { runs, columns, firstRow }) {
     const colour = checkedColour(person.colour, person.id);
-    const shown = rows.slice(0, MAX_OUTLINED_ROWS);
-    const last = { row: rows.length - 1, column: columns.length - 1 };
     const byShadow = new Map();
-    shown.forEach((row, i) => {
-      const inner = i > 0 && i < last.row;
-      columns.forEach((column, j) => {
-        if (inner && j > 0 && j < last.column) return;
-        const edges = [];
-        if (i === 0) edges.push(`inset 0 2px 0 ${colour}`);
-        if (i === last.row) edges.push(`inset 0 -2px 0 ${colour}`);
-        if (j === 0) edges.push(`inset 2px 0 0 ${colour}`);
-        if (j === last.column) edges.push(`inset -2px 0 0 ${colour}`);
-        const shadow = edges.join(", ");
-        if (!byShadow.has(shadow)) byShadow.set(shadow, []);
-        byShadow.get(shadow).push(this.selector(row, column));
-      });
-    });
-    const tagged = this.selector(firstRow ? shown.at(-1) : rows[0], columns[0]);
+    let budget = MAX_OUTLINED_ROWS;
+    const outlined = [];
+    for (const run of runs) {
+      if (budget <= 0) break;
+      const shown = run.slice(0, budget);
+      budget -= shown.length;
+      outlined.push(shown);
+      this.outline(shown, run.length - 1, columns, colour, byShadow);
+    }
+    if (!outlined.length) return "";
+    const first = outlined[0];
+    const tagged = this.selector(firstRow ? first.at(-1) : first[0], columns[0]);
     const side = firstRow ? "top: 100%; margin-top: 1px" : "bottom: 100%; margin-bottom: 1px";
     return [
       ...[...byShadow].map(([shadow, cells]) => `${cells.join(",\n")} { box-shadow: ${shadow}; }`),
@@ -83,6 +79,26 @@ export class CellMarks {
         "animation: cellsync-tag 4s forwards; }",
       `${tagged}:hover::before { animation: none; opacity: 1; }`,
     ].join("\n");
+  }
+
+  /** Adds the selectors of one run's edge cells to `byShadow` (shadow -> selectors); `lastRow`:
+   * the index of the run's last row (beyond `rows` when only its first rows are outlined). */
+  outline(rows, lastRow, columns, colour, byShadow) {
+    const lastColumn = columns.length - 1;
+    rows.forEach((row, i) => {
+      const inner = i > 0 && i < lastRow;
+      columns.forEach((column, j) => {
+        if (inner && j > 0 && j < lastColumn) return;
+        const edges = [];
+        if (i === 0) edges.push(`inset 0 2px 0 ${colour}`);
+        if (i === lastRow) edges.push(`inset 0 -2px 0 ${colour}`);
+        if (j === 0) edges.push(`inset 2px 0 0 ${colour}`);
+        if (j === lastColumn) edges.push(`inset -2px 0 0 ${colour}`);
+        const shadow = edges.join(", ");
+        if (!byShadow.has(shadow)) byShadow.set(shadow, []);
+        byShadow.get(shadow).push(this.selector(row, column));
+      });
+    });
   }
 
   /** cells: [{row, column, reason}] (Refusals.list()). */

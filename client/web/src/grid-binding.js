@@ -18,6 +18,7 @@ export class GridBinding {
     /** Resolves (with the binding) once the grid shows the sheet. */
     this.ready = new Promise((resolve) => (this.resolveReady = resolve));
     this.unsubscribe = [];
+    this.others = [];
   }
 
   /** Starts following the sheet, building the grid now if its columns are known: the last
@@ -25,7 +26,7 @@ export class GridBinding {
   follow() {
     this.unsubscribe = [
       this.connection.changes.subscribe((change) => this.onChange(change)),
-      this.connection.presence.subscribe((others) => this.marks.showPresence(others, (person) => this.span(person))),
+      this.connection.presence.subscribe((others) => this.showPresence(others)),
       this.sheet.refused.subscribe((cells) => this.marks.showRefusals(cells)),
     ];
     if (this.sheet.columns().length) this.build();
@@ -37,8 +38,10 @@ export class GridBinding {
     else if (this.sheet.columns().length) this.build();
   }
 
-  /** The rows (keys) and columns of someone's selected range, in the document's order, and
-   * whether it starts on the first row. A range whose corners are gone is their cursor's cell. */
+  /** Someone's selected range as this grid shows it: `runs`, its rows (keys) in runs of rows
+   * shown next to each other, top first; its columns; whether it starts on the grid's first
+   * row. The range's rows are those between its corners in the document's order; a range
+   * whose corners are gone is their cursor's cell. */
   span({ cursor, selection }) {
     const keys = this.sheet.keys();
     const columns = this.sheet.columns().map((column) => column.name);
@@ -48,7 +51,25 @@ export class GridBinding {
     };
     const end = selection?.end ?? cursor;
     const rows = cursor.row === end.row ? [cursor.row] : between(keys, cursor.row, end.row);
-    return { rows, columns: between(columns, cursor.column, end.column), firstRow: rows[0] === keys[0] };
+    const runs = this.shownRuns(rows);
+    return { runs, columns: between(columns, cursor.column, end.column), firstRow: runs[0]?.[0] === this.firstShown(keys) };
+  }
+
+  /** `rows` (keys in the document's order) as runs of rows shown next to each other: the
+   * grid shows the document's order unless a subclass says otherwise. */
+  shownRuns(rows) {
+    return [rows];
+  }
+
+  /** The key of the first row shown (`keys`: the document's). */
+  firstShown(keys) {
+    return keys[0];
+  }
+
+  /** Outlines the others' ranges again, as the grid now shows them. */
+  showPresence(others = this.others) {
+    this.others = others;
+    this.marks.showPresence(others, (person) => this.span(person));
   }
 
   /** One row of the grid's data: the row's cells and its key. */

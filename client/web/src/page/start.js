@@ -37,7 +37,7 @@ export async function startPage(bindGrid) {
   renderViewControls(root, grid);
   followHistory(root, connection.sheet);
   followPanel(root);
-  followRowViews(root, connection.sheet);
+  followRowViews(root, connection, grid);
   // Escape in the grid hands the focus to the toolbar.
   root.addEventListener("cellsync:leave-grid", (event) => {
     const first = root.querySelector(".cellsync-toolbar :is(button:not([disabled]), input, a[href])");

@@ -70,6 +70,7 @@ export class TabulatorBinding extends GridBinding {
     speedUpRangeSelection(this.table);
     this.editConflicts = new EditConflicts(this);
     this.view = new GridView(this);
+    this.view.subscribe(() => this.showPresence());
     this.table.on("tableBuilt", () => {
       installNavigation(this);
       installKeyboard(this);
@@ -83,14 +84,18 @@ export class TabulatorBinding extends GridBinding {
     this.table.on("rangeChanged", () => this.onSelection());
   }
 
-  /** A user edit: into the document; the grid shows the document's value when the sheet did
-   * not take the edit as typed (refused or converted). API updates never fire cellEdited, and
-   * the flag guards against a Tabulator version that would. */
+  /** A user edit in the grid. API updates never fire cellEdited, and the flag guards against
+   * a Tabulator version that would. */
   onCellEdited(cell) {
     if (this.applying) return;
-    const key = this.keyOf(cell.getRow());
-    const column = cell.getField();
-    if (!this.sheet.setCell(key, column, cell.getValue())) {
+    this.editCell(this.keyOf(cell.getRow()), cell.getField(), cell.getValue());
+  }
+
+  /** A user's edit of one cell, in the grid or the row view: into the document; the grid
+   * shows the document's value when the sheet did not take the edit as typed (refused or
+   * converted). */
+  editCell(key, column, value) {
+    if (!this.sheet.setCell(key, column, value)) {
       this.update([{ [KEY]: key, [column]: this.sheet.rows.get(key)?.get(column) ?? null }]);
     }
   }
@@ -115,6 +120,7 @@ export class TabulatorBinding extends GridBinding {
     }
     this.editConflicts.shield(updates);
     if (updates.length) this.update(updates);
+    this.view.applied(change);
   }
 
   update(rows) {
@@ -152,6 +158,27 @@ export class TabulatorBinding extends GridBinding {
         this.table.addRow(this.rowData(key), before === undefined, before);
       }
     });
+  }
+
+  /** The rows of someone's range as this user's sort and filters show them. */
+  shownRuns(rows) {
+    if (!this.built || rows.length === 1 || !(this.view.filtered() || this.view.sorted())) return [rows];
+    const wanted = new Set(rows);
+    const runs = [];
+    let previous = -2;
+    this.table.getRows("active").forEach((row, i) => {
+      const key = this.keyOf(row);
+      if (!wanted.has(key)) return;
+      if (i === previous + 1) runs.at(-1).push(key);
+      else runs.push([key]);
+      previous = i;
+    });
+    return runs;
+  }
+
+  firstShown(keys) {
+    const first = this.built ? this.table.getRows("active")[0] : null;
+    return first ? this.keyOf(first) : keys[0];
   }
 
   /** Appends an empty row and opens it; returns its key (null on a read-only sheet). */

@@ -50,7 +50,13 @@ function estimatedWidth(title, values) {
   return Math.min(maxWidth, Math.max(minWidth, width));
 }
 
-function editor(column) {
+/** The editor of `column`'s cells, as the grid uses it (a Tabulator editor function), for
+ * other places that edit a cell the same way; `multiline`: text in a multiline field. */
+export function cellEditor(column, { multiline = false } = {}) {
+  return editor(column, multiline).editor;
+}
+
+function editor(column, multiline = false) {
   if (column.choices) return { editor: choiceEditor(column) };
   switch (column.type) {
     case "integer":
@@ -65,6 +71,6 @@ function editor(column) {
     case "datetime":
       return { editor: dateEditor(column) };
     default:
-      return { editor: textEditor(column) };
+      return { editor: textEditor(column, {}, { multiline }) };
   }
 }

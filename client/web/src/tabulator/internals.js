@@ -69,3 +69,35 @@ export function onEditorClosed(table, listener) {
 export function focusGrid(table) {
   table.rowManager.element.focus({ preventScroll: true });
 }
+
+/** `listener(row, position)` for each row whose DOM exists, when it is made and whenever its
+ * place among the rows shown changes (position 1 is the first shown; Tabulator renumbers the
+ * rows it shows after every sort, filter, addition or deletion). Call it right after
+ * `new Tabulator(...)`, before any row is drawn. */
+export function watchRowPositions(table, listener) {
+  table.eventBus.subscribe("row-init", (row) => {
+    row.watchPosition((position) => listener(row.getComponent(), position));
+  });
+}
+
+/** The element of the header row. */
+export function headerRow(table) {
+  return table.columnManager.headersElement;
+}
+
+/** Makes `table`'s filters (header filters and added ones) keep every row for which
+ * `kept(row)` (a RowComponent) holds, whatever they say. Returns what they say: whether a
+ * row (a RowComponent) passes the filters in force now. */
+export function keepThroughFilters(table, kept) {
+  const filter = table.modules.filter;
+  const filterRow = filter.filterRow;
+  filter.filterRow = function (row, ...rest) {
+    return kept(row.getComponent()) || filterRow.call(this, row, ...rest);
+  };
+  return (row) => filterRow.call(filter, row._row);
+}
+
+/** The rows the filters let through, as a Set of RowComponents. */
+export function filteredRows(table) {
+  return new Set(table.getRows("active"));
+}

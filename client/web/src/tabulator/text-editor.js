@@ -1,18 +1,20 @@
 // The editor of text, number and boolean cells: a text input that checks what was typed as the
 // sheet will (values.js) before committing. Text the column cannot take stays in the editor,
 // with the reason under it, until the user fixes it or leaves with Escape: a typo is never
-// thrown away.
+// thrown away. Multiline (the row view's long text), Enter starts a new line and Ctrl+Enter or
+// leaving the field commits.
 import { toCell } from "../values.js";
 import { EditorMessage } from "./editor-message.js";
 
 /** A Tabulator editor for `column` (a description from meta.columns). */
-export function textEditor(column, attributes = {}) {
+export function textEditor(column, attributes = {}, { multiline = false } = {}) {
   return (cell, onRendered, success, cancel) => {
     const before = shownText(cell.getValue());
     const editor = document.createElement("div");
     editor.className = "cellsync-editor";
-    const input = document.createElement("input");
-    Object.assign(input, { type: "text", value: before, autocomplete: "off", spellcheck: false });
+    const input = document.createElement(multiline ? "textarea" : "input");
+    if (!multiline) input.type = "text";
+    Object.assign(input, { value: before, autocomplete: "off", spellcheck: false });
     for (const [name, value] of Object.entries(attributes)) input.setAttribute(name, value);
     input.setAttribute("aria-label", `${column.name}: edit`);
     editor.append(input);
@@ -39,7 +41,8 @@ export function textEditor(column, attributes = {}) {
     };
     input.addEventListener("input", () => message.hide());
     input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !commit()) event.stopPropagation();
+      const commits = event.key === "Enter" && (!multiline || event.ctrlKey || event.metaKey);
+      if (commits && !commit()) event.stopPropagation();
       else if (event.key === "Escape") {
         done = true;
         cancel();
