@@ -35,6 +35,7 @@ class OpenedSheet:
     log_rows: int
     schema: TableSchema
     repair: bytes = b""  # what loading changed, logged: for processes that have it open
+    built: bool = False  # from the table just now, the record written from the same read
 
 
 class SheetStore:
@@ -55,7 +56,7 @@ class SheetStore:
             rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
             update = _document(schema, rows)
             self.update_log.append({sheet: update}, conn)
-        return OpenedSheet(update, 1, schema)
+        return OpenedSheet(update, 1, schema, built=True)
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
         """The logged document after `load_repair`, whose edits are logged before anyone

@@ -1,8 +1,9 @@
 """The durable update log: every change to every sheet document, in SQL.
 
 A sheet's document is the merge of its log rows. Writers append merged batches; compaction
-replaces a sheet's rows with their merge in one transaction, deleting only the rows it read, so
-a concurrent append by another process is never lost. All calls block: run them in a thread.
+replaces a sheet's rows with one garbage-collected update of them (`compaction`) in one
+transaction, deleting only the rows it read, so a concurrent append by another process is never
+lost. All calls block: run them in a thread.
 """
 
 from contextlib import AbstractContextManager, nullcontext
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from pycrdt import merge_updates
 from sqlalchemy.engine import Connection
 
+from persistence.store.compaction import compacted
 from persistence.store.tables import updates
 
 
@@ -53,7 +55,8 @@ class UpdateLog:
             conn.execute(updates.insert(), [{"sheet": s, "data": d} for s, d in batches.items()])
 
     def compact(self, sheet: str) -> int:
-        """Replaces the sheet's rows with their merge; returns how many rows it merged."""
+        """Replaces the sheet's rows with one update of the document they make, without the
+        content of overwritten and deleted values; returns how many rows it replaced."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(updates.c.id, updates.c.data)
@@ -63,9 +66,9 @@ class UpdateLog:
             ).all()
             if len(rows) < 2:
                 return len(rows)
-            merged = merge([bytes(row.data) for row in rows])
+            snapshot = compacted([bytes(row.data) for row in rows])
             conn.execute(updates.delete().where(updates.c.id.in_([row.id for row in rows])))
-            conn.execute(updates.insert().values(sheet=sheet, data=merged))
+            conn.execute(updates.insert().values(sheet=sheet, data=snapshot))
         return len(rows)
 
 

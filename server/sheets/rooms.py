@@ -227,6 +227,10 @@ class Rooms:
             raise
 
     async def _open(self, name: str) -> Room:
+        with self.table_sync.loading(name):
+            return await self._opened(name)
+
+    async def _opened(self, name: str) -> Room:
         backlog = await self.fanout.backlog(name)  # first: what it lacks, the log holds
         loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
 
@@ -246,9 +250,13 @@ class Rooms:
         self.fanout.attach(room, backlog)
         if loaded.repair:
             self.fanout.publish_logged(name, loaded.repair)
-        self.election.stand(
-            name, lambda: self.table_sync.attach(document), lambda: self.table_sync.detach(name)
-        )
+        just_built = loaded.built
+
+        def elected() -> None:
+            self.table_sync.attach(document, just_built)
+
+        self.election.stand(name, elected, lambda: self.table_sync.detach(name))
+        just_built = False  # elected later, the document and the table may have changed
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         await give_back_soon()  # what the loading thread built and let go
         return room

@@ -15,8 +15,9 @@ keys) and the age of the oldest change, and is reported to `DatabaseHealth` once
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -100,17 +101,36 @@ class TableSync:
         self.max_delay = max_delay
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellsync-table")
         self._sheets: dict[str, _Sheet] = {}
+        self._early: dict[str, _Reads] = {}  # changes reported while a sheet loads
         self.on_write: list[Callable[[str, WriteResult, float], None]] = []
 
-    def attach(self, document: SheetDocument) -> None:
+    def attach(self, document: SheetDocument, just_built: bool = False) -> None:
         """Starts following a sheet's document; the first write writes whatever the log holds
         and the table lacks (after a crash, say). If the start fails, the first write starts
-        it again, and reports why."""
+        it again, and reports why. A document `just_built` from its table, unedited, matches
+        the record written from the same read: neither is compared with the table again, only
+        the rows reported changed while it was built are read."""
+        name = document.name
         schedule = WriteSchedule(self.debounce, self.max_delay, lambda: self._due(sheet))
-        sheet = self._sheets[document.name] = _Sheet(document, schedule)
-        self._executor.submit(self._start, sheet, document.missing_for(b"\x00"))
+        sheet = self._sheets[name] = _Sheet(document, schedule)
+        self._executor.submit(self._start, sheet, document.missing_for(b"\x00"), not just_built)
         schedule.changed()
-        self.read_changes(document.name, None)  # what other programs wrote while it was closed
+        early = self._early.pop(name, _Reads())
+        if just_built:
+            log.info("sheet %s: built from its table just now, not compared with it", name)
+            if early.whole_table or early.keys:
+                self.read_changes(name, None if early.whole_table else early.keys)
+        else:
+            self.read_changes(name, None)  # what other programs wrote while it was closed
+
+    @contextmanager
+    def loading(self, name: str) -> Iterator[None]:
+        """While a sheet loads: the table changes reported meanwhile are kept for `attach`."""
+        self._early[name] = _Reads()
+        try:
+            yield
+        finally:
+            self._early.pop(name, None)
 
     def follow(self, name: str, update: bytes, origin: Origin) -> None:
         """The document's `table` hook: the worker thread takes every update in order; only
@@ -128,13 +148,14 @@ class TableSync:
         """Rows of the sheet's table that other programs changed (None: maybe any of them)
         become edits of the document."""
         sheet = self._sheets.get(name)
-        if sheet is None:
+        reads = sheet.reads if sheet is not None else self._early.get(name)
+        if reads is None:
             return
         if pks is None:
-            sheet.reads.whole_table = True
+            reads.whole_table = True
         else:
-            sheet.reads.keys.update(pks)
-        if sheet.reads.running is None:
+            reads.keys.update(pks)
+        if sheet is not None and sheet.reads.running is None:
             sheet.reads.running = asyncio.ensure_future(self._read(sheet))
 
     def follows(self, name: str) -> bool:
@@ -249,11 +270,12 @@ class TableSync:
                 exc_info=not is_database_error(exc),  # a bug's traceback, once
             )
 
-    def _start(self, sheet: _Sheet, update: bytes) -> None:
+    def _start(self, sheet: _Sheet, update: bytes, reconcile: bool = True) -> None:
         """On the worker thread: the replica, with the rows the table lacks marked dirty."""
         name, schema = sheet.name, sheet.document.schema
         replica = SheetReplica(update, schema.pk)
-        replica.reconcile(self.engine, name)
+        if reconcile:
+            replica.reconcile(self.engine, name)
         sheet.watched = is_watched(self.engine, schema)
         sheet.writer = TableWriter(self.engine, name, schema)
         sheet.reader = ExternalReader(self.engine, name, schema)
