@@ -458,16 +458,23 @@ def shown(watcher: RawClient, client_id: int) -> dict | None:
     return json.loads(states[client_id]) if client_id in states else None
 
 
-async def test_presence_of_a_process_killed_leaves_the_other_processes_within_seconds(processes):
+async def presence_across(processes, client_id: int, state: dict):
+    """Two processes, a client of the first whose presence `state` reached a watcher on the
+    second: (the first process, the watcher, the sender)."""
     first, second = await processes(), await processes()
     watcher = await RawClient.connect(second.url, "items")
     sender = await RawClient.connect(first.url, "items")
+    await watcher.synced.wait()
+    await sender.synced.wait()
+    await sender.send(encode_awareness([AwarenessEntry(client_id, 1, json.dumps(state))]))
+    await eventually(lambda: shown(watcher, client_id) is not None, what="the state crosses")
+    return first, watcher, sender
+
+
+async def test_presence_of_a_process_killed_leaves_the_other_processes_within_seconds(processes):
+    state = {"user": {"name": "Ada"}, "cursor": {"row": "1", "column": "name"}}
+    first, watcher, _ = await presence_across(processes, 6161, state)
     try:
-        await watcher.synced.wait()
-        await sender.synced.wait()
-        state = {"user": {"name": "Ada"}, "cursor": {"row": "1", "column": "name"}}
-        await sender.send(encode_awareness([AwarenessEntry(6161, 1, json.dumps(state))]))
-        await eventually(lambda: shown(watcher, 6161) is not None, what="the state crosses")
         first.kill()  # no removal is ever sent
         loop = asyncio.get_running_loop()
         killed_at = loop.time()
@@ -485,19 +492,13 @@ async def test_presence_of_a_process_killed_leaves_the_other_processes_within_se
 
 
 async def test_presence_crosses_processes_and_leaves_with_its_client(processes):
-    first, second = await processes(), await processes()
-    watcher = await RawClient.connect(second.url, "items")
-    sender = await RawClient.connect(first.url, "items")
+    state = {
+        "user": {"name": "Ada", "colour": "#ff0000"},
+        "cursor": {"row": "1", "column": "name"},
+        "secret": 1,
+    }
+    _, watcher, sender = await presence_across(processes, 5151, state)
     try:
-        await watcher.synced.wait()
-        await sender.synced.wait()
-        state = {
-            "user": {"name": "Ada", "colour": "#ff0000"},
-            "cursor": {"row": "1", "column": "name"},
-            "secret": 1,
-        }
-        await sender.send(encode_awareness([AwarenessEntry(5151, 1, json.dumps(state))]))
-        await eventually(lambda: shown(watcher, 5151) is not None, what="the state crosses")
         assert shown(watcher, 5151) == {
             "user": {"name": "Ada", "colour": "#ff0000"},
             "cursor": {"row": "1", "column": "name"},
