@@ -2,10 +2,12 @@
 
 import asyncio
 
+import psutil
 import pytest
 import sqlalchemy as sa
 from pycrdt import Map
 from rawclient import RawClient
+from tables import create_items_table
 from test_cli import cellsync
 from test_worker import document_rows, equal, execute, table_rows
 from waiting import eventually
@@ -168,6 +170,27 @@ async def test_an_unwatched_open_table_is_compared_by_polling(server_factory, da
     async with open_sheet(server.url, "items") as sheet:
         execute(database_url, "UPDATE items SET name = 'polled' WHERE id = 10")
         await sheet.wait_for(lambda s: s.row("10")["name"] == "polled", timeout=5)
+
+
+@pytest.mark.timeout(90)
+async def test_a_table_slow_to_compare_is_polled_less_often_and_said_so(
+    server_factory, database_url
+):
+    """Compared back to back, a big unwatched table would keep a core busy; the polls wait
+    for 20 times a comparison's length, and changes still arrive."""
+    create_items_table(database_url, rows=20_000, name="many")
+    server = await server_factory({"many": "many"}, CELLSYNC_TABLE_POLL_SECONDS="0.05")
+    async with open_sheet(server.url, "many", timeout=60) as sheet:
+        await eventually(lambda: "compared every" in server.log(), timeout=20, what="told once")
+        process = psutil.Process(server.process.pid)
+        before = process.cpu_times()
+        await asyncio.sleep(3)  # a span to measure the idle server's CPU over, not a wait
+        after = process.cpu_times()
+        busy = after.user + after.system - before.user - before.system
+        assert busy < 1.0, f"{busy:.2f} s of CPU in 3 s with nothing to do"
+        execute(database_url, "UPDATE many SET name = 'still polled' WHERE id = 7")
+        await sheet.wait_for(lambda s: s.row("7")["name"] == "still polled", timeout=40)
+        assert server.log().count("compared every") == 1
 
 
 async def test_unwatch_removes_the_triggers(server_factory, database_url):

@@ -39,6 +39,10 @@ from server.storage.write_schedule import WriteSchedule
 
 log = logging.getLogger(__name__)
 
+# The share of the time an unwatched table's polls may spend comparing it whole: a table whose
+# comparison takes longer than that share of the poll interval is compared less often.
+POLL_SHARE = 0.05
+
 
 @dataclass
 class SheetLag:
@@ -58,6 +62,9 @@ class _Reads:
     whole_table: bool = False  # compare the whole table
     running: asyncio.Task[None] | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    compared_at: float = 0.0  # when the last whole-table comparison ended (monotonic)
+    compare_seconds: float = 0.0  # and how long it took
+    spaced_out: bool = False  # the polls were told to wait longer (logged once)
 
 
 @dataclass
@@ -157,6 +164,26 @@ class TableSync:
             reads.keys.update(pks)
         if sheet is not None and sheet.reads.running is None:
             sheet.reads.running = asyncio.ensure_future(self._read(sheet))
+
+    def poll(self, name: str, interval: float) -> None:
+        """A poll of an unwatched table, every `interval` seconds: compares it whole, unless
+        the last comparison took more than `POLL_SHARE` of the time since it ended. Without
+        that, a 200,000-row table compared every 5 s would keep a core busy."""
+        sheet = self._sheets.get(name)
+        if sheet is None or sheet.watched is not False:
+            return
+        reads = sheet.reads
+        wait = reads.compare_seconds / POLL_SHARE
+        if wait > interval and not reads.spaced_out:
+            reads.spaced_out = True
+            log.info(
+                "sheet %s: comparing its table whole takes %.1f s, so it is compared every "
+                "%.0f s instead of %g s; `cellsync watch` makes other programs' changes arrive "
+                "at once",
+                name, reads.compare_seconds, wait, interval,
+            )  # fmt: skip
+        if time.monotonic() - reads.compared_at >= wait:
+            self.read_changes(name, None)
 
     def follows(self, name: str) -> bool:
         """Whether this process writes the sheet's table."""
@@ -299,8 +326,12 @@ class TableSync:
                 reads.whole_table = False
                 reads.keys.clear()
                 async with sheet.lock:
+                    started = time.monotonic()
                     try:
                         changes = await self._run(reader.collect, pks)
+                        if pks is None:
+                            reads.compared_at = time.monotonic()
+                            reads.compare_seconds = reads.compared_at - started
                     except Exception as exc:
                         changes = None
                         self.read_changes(name, pks)

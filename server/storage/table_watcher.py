@@ -2,7 +2,8 @@
 
 On PostgreSQL it LISTENs for the notifications of `cellsync watch` triggers; on SQLite it polls
 the triggers' change table by id, which is cheap. Tables without triggers are compared whole
-every `table_poll_seconds` while their sheet is open. `TableSync` does the comparing. While the
+every `table_poll_seconds` while their sheet is open, or less often when a comparison is slow
+(`TableSync.poll`). `TableSync` does the comparing. While the
 database is unreachable it retries with backoff, and says so once.
 """
 
@@ -101,10 +102,10 @@ class TableWatcher:
     async def _compare_unwatched(self) -> None:
         while self.table_poll_seconds > 0:
             await asyncio.sleep(self.table_poll_seconds)
-            self._compare_loaded(unwatched_only=True)
+            for room in self.rooms.loaded():
+                self.table_sync.poll(room.name, self.table_poll_seconds)
 
-    def _compare_loaded(self, unwatched_only: bool = False) -> None:
+    def _compare_loaded(self) -> None:
         """Has `TableSync` compare whole tables of the open sheets with what it last wrote."""
         for room in self.rooms.loaded():
-            if not unwatched_only or self.table_sync.watched(room.name) is False:
-                self.table_sync.read_changes(room.name, None)
+            self.table_sync.read_changes(room.name, None)
