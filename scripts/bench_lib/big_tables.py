@@ -130,26 +130,15 @@ def run(rows: int, kind: str, tree: Path | None, work: Path, env: dict[str, str]
         result: dict[str, Any] = {"scenario": 7, "database": kind, "rows": rows}
         server = _server(database.url, tree, work, env)
         try:
-            cpu = server.cpu()
-            first = _client(server)
-            result.update(_prefixed("first", first.result, rows))
-            result["first_server_cpu_s"] = server.cpu() - cpu
-            cpu = server.cpu()
-            second = _client(server)
-            result.update(_prefixed("second", second.result, rows))
-            result["second_server_cpu_s"] = server.cpu() - cpu
-            for client in (first, second):
+            clients = [_measured(server, step, rows, result) for step in ("first", "second")]
+            for client in clients:
                 client.close()
             result["server_peak_rss_mb"] = server.vm_hwm() / 2**20
         finally:
             server.stop(timeout=120)
         server = _server(database.url, tree, work, env)
         try:
-            cpu = server.cpu()
-            again = _client(server)
-            result.update(_prefixed("restart", again.result, rows))
-            result["restart_server_cpu_s"] = server.cpu() - cpu
-            again.close()
+            _measured(server, "restart", rows, result).close()
             result["restart_peak_rss_mb"] = server.vm_hwm() / 2**20
         finally:
             server.stop(timeout=120)
@@ -179,6 +168,16 @@ def _client(server: Server) -> _Client:
     child.expect("ready", 60)
     child.send("go")
     return _Client(child, child.expect("synced", SYNC_TIMEOUT))
+
+
+def _measured(server: Server, step: str, rows: int, result: dict[str, Any]) -> _Client:
+    """A fresh client's open of the sheet, its figures and the server's CPU meanwhile put in
+    `result` under `step`; the client stays connected until closed."""
+    cpu = server.cpu()
+    client = _client(server)
+    result.update(_prefixed(step, client.result, rows))
+    result[f"{step}_server_cpu_s"] = server.cpu() - cpu
+    return client
 
 
 def _prefixed(prefix: str, client: dict[str, Any], rows: int) -> dict[str, Any]:
