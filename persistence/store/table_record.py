@@ -13,7 +13,7 @@ primary key (an INSERT reused it); deleting rows drops those past their age.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,9 +111,15 @@ def _select(
 
 def _in_chunks(conn: Connection, query: sa.Select, column: sa.Column, values: list[str]) -> list:
     rows: list = []
-    for start in range(0, len(values), 500):
-        rows += conn.execute(query.where(column.in_(values[start : start + 500]))).all()
+    for chunk in _chunks(values):
+        rows += conn.execute(query.where(column.in_(chunk))).all()
     return rows
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    """`values` 500 at a time: an `IN (...)` list stays under every database's limit."""
+    for start in range(0, len(values), 500):
+        yield values[start : start + 500]
 
 
 def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[str]) -> None:
@@ -153,23 +159,18 @@ def forget(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> N
     if keys is None:
         conn.execute(record_rows.delete().where(where))
         return
-    keys = list(keys)
-    for start in range(0, len(keys), 500):
-        conn.execute(
-            record_rows.delete().where(where, record_rows.c.row_key.in_(keys[start : start + 500]))
-        )
+    for chunk in _chunks(list(keys)):
+        conn.execute(record_rows.delete().where(where, record_rows.c.row_key.in_(chunk)))
 
 
 def bury(conn: Connection, sheet: str, keys: Iterable[str]) -> None:
     """Marks rows the worker deleted from the table as tombstones, and drops tombstones past
     `TOMBSTONE_AGE`: they are made only here, so they never outnumber a week's deletions."""
     now = datetime.now(UTC)
-    keys = list(keys)
-    for start in range(0, len(keys), 500):
+    for chunk in _chunks(list(keys)):
         conn.execute(
             record_rows.update()
-            .where(record_rows.c.sheet == sheet, _LIVE)
-            .where(record_rows.c.row_key.in_(keys[start : start + 500]))
+            .where(record_rows.c.sheet == sheet, _LIVE, record_rows.c.row_key.in_(chunk))
             .values(deleted_at=now)
         )
     conn.execute(
@@ -186,5 +187,5 @@ def _drop_tombstones(conn: Connection, sheet: str, keys: list[str], pks: list[st
     if conn.execute(sa.select(record_rows.c.row_key).where(dead).limit(1)).first() is None:
         return
     for column, values in ((record_rows.c.row_key, keys), (record_rows.c.pk, pks)):
-        for start in range(0, len(values), 500):
-            conn.execute(record_rows.delete().where(dead, column.in_(values[start : start + 500])))
+        for chunk in _chunks(values):
+            conn.execute(record_rows.delete().where(dead, column.in_(chunk)))
