@@ -113,9 +113,7 @@ class Workspace:
             if sheet is not None:
                 yield OpenDocument(sheet.doc, live=True, edit=lambda: sheet.edit(origin))
                 return
-        opened = await asyncio.to_thread(self.store.open, name, table)
-        doc = new_doc()
-        doc.apply_update(opened.update)
+        doc = (await asyncio.to_thread(self.store.open, name, table)).doc
         edits: list[bytes] = []  # not a state-vector diff: that misses pure deletions
         subscription = doc.observe(lambda event: edits.append(event.update))
         yield OpenDocument(doc, live=False, edit=lambda: _transaction(doc, origin))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, YSyncMessageType, write_var_uint
 from recording import RecordingConnection
 
-from persistence.document import ORDER, ROWS, populate
+from persistence.document import ORDER, ROWS, new_doc, populate
 from persistence.store.table_record import RecordLookup
 from persistence.table.schema import Column, TableSchema
 from server.sheets.room import Room
@@ -63,7 +63,9 @@ async def no_record(keys: set[str]) -> RecordLookup:
 
 
 def new_room() -> Room:
-    room = Room(SheetDocument("items", SEED, SCHEMA, no_record), merge_window=0.0)
+    doc = new_doc()
+    doc.apply_update(SEED)
+    room = Room(SheetDocument("items", doc, SCHEMA, no_record), merge_window=0.0)
     room.document.hooks = Hooks(broadcast=room.broadcast)
     return room
 

@@ -7,6 +7,7 @@ from pycrdt import Doc, Map, YSyncMessageType
 from recording import RecordingConnection
 from waiting import eventually
 
+from persistence.document import new_doc
 from persistence.origins import Origin
 from persistence.store.table_record import RecordLookup
 from persistence.table.schema import Column, TableSchema
@@ -31,7 +32,7 @@ async def no_record(keys: set[str]) -> RecordLookup:
 
 def new_room(merge_window: float, log: list[bytes] | None = None) -> Room:
     """A room over an empty sheet; `log` collects what reaches the update log hook."""
-    document = SheetDocument("s", Doc().get_update(), SCHEMA, no_record)
+    document = SheetDocument("s", new_doc(), SCHEMA, no_record)
     room = Room(document, merge_window)
 
     def logged(update: bytes, origin: Origin) -> None:

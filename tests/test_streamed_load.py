@@ -61,8 +61,7 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
 
     assert recorded_at == [(CHUNK, CHUNK), (2 * CHUNK, CHUNK), (ROWS, 7)]
     assert recorded == ROWS
-    doc = new_doc()
-    doc.apply_update(opened.update)
+    doc = opened.doc
     rows = read_rows(doc)
     assert [row["id"] for row in rows] == list(range(1, ROWS + 1))
     assert rows[-1] == {"id": ROWS, "name": f"item {ROWS}", "qty": ROWS, "price": ROWS * 1.5,
@@ -79,7 +78,7 @@ def test_the_whole_document_is_encoded_once_until_it_changes(sqlite_url):
         schema = reflect_table(engine, "items")
     finally:
         engine.dispose()
-    document = SheetDocument("items", opened.update, schema, no_record)
+    document = SheetDocument("items", opened.doc, schema, no_record)
     first = document.missing_for(b"\x00")
     assert document.missing_for(b"\x00") is first
     with document.edit(None) as doc:

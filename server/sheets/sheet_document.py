@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pycrdt import Doc, Map, TransactionEvent
 
-from persistence.document import ROWS, new_doc
+from persistence.document import ROWS
 from persistence.origins import REPAIR, Client, Origin
 from persistence.store.table_record import RecordLookup
 from persistence.table.schema import TableSchema
@@ -45,15 +45,13 @@ class Hooks:
 
 
 class SheetDocument:
-    def __init__(
-        self, name: str, update: bytes, schema: TableSchema, read_record: RecordReader
-    ) -> None:
+    def __init__(self, name: str, doc: Doc, schema: TableSchema, read_record: RecordReader) -> None:
+        """`doc` becomes this sheet's document (not copied): change it only through here."""
         self.name = name
         self.schema = schema
         self.hooks = Hooks()
         self._read_record = read_record
-        self._doc = new_doc()
-        self._doc.apply_update(update)
+        self._doc = doc
         self._columns = {column.name for column in schema.columns}
         self._guard = DocumentGuard(self._doc, schema)
         self._made: list[bytes] = []  # updates of the transactions not yet handed to the hooks
