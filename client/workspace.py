@@ -20,7 +20,7 @@ from pycrdt import Doc
 
 from client.sheet import Sheet, SheetClosed, open_sheet
 from persistence.database import check_connection, create_engine
-from persistence.document import new_doc, read_meta
+from persistence.document import read_meta
 from persistence.origins import Command
 from persistence.settings import Settings
 from persistence.store.migrate import prepare as prepare_store
@@ -88,9 +88,7 @@ class Workspace:
             return self.sheets[name]
         logged = self.update_log.load(name)
         if logged is not None:
-            doc = new_doc()
-            doc.apply_update(logged.update)
-            table = read_meta(doc).get("table")
+            table = read_meta(logged.document()).get("table")
             if isinstance(table, str):
                 return table
         raise CommandError(

@@ -55,7 +55,7 @@ class SheetStore:
             table_record.lock_sheet(conn, sheet)
             logged = self.update_log.load(sheet, conn)  # another process may have been first
             if logged is not None:
-                return OpenedSheet(_document_of(logged.update), logged.rows, schema)
+                return OpenedSheet(logged.document(), logged.rows, schema)
             rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
             doc = _document(schema, rows)
             self.update_log.append({sheet: doc.get_update()}, conn)
@@ -64,7 +64,7 @@ class SheetStore:
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
         """The logged document after `load_repair`, whose edits are logged before anyone
         sees them; the record of written rows follows the same columns and table."""
-        doc = _document_of(logged.update)
+        doc = logged.document()
         edits: list[bytes] = []
         subscription = doc.observe(lambda event: edits.append(event.update))
         try:
@@ -126,12 +126,6 @@ def _document(schema: TableSchema, rows: Iterable[dict[str, Scalar]]) -> Doc:
     """The document a sheet starts from: its table's rows."""
     doc = new_doc()
     populate(doc, schema, rows)
-    return doc
-
-
-def _document_of(update: bytes) -> Doc:
-    doc = new_doc()
-    doc.apply_update(update)
     return doc
 
 
