@@ -11,7 +11,7 @@ from persistence.document import new_doc, order_keys, read_rows
 from persistence.store import sheet_store, table_record
 from persistence.store.migrate import prepare
 from persistence.store.sheet_store import SheetStore
-from persistence.store.table_record import RecordLookup
+from persistence.store.table_record import RecordedRow, RecordLookup
 from persistence.store.tables import record_rows
 from persistence.store.update_log import UpdateLog
 from persistence.table import rows as table_rows
@@ -44,18 +44,21 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
             yield row
 
     recorded_at: list[tuple[int, int]] = []  # (rows fetched so far, rows recorded) per write
-    write = table_record.write
+    write = table_record.write_read
 
-    def noting_write(conn, sheet, rows, new):
+    def noting_write(conn, sheet, pk, rows):
         recorded_at.append((fetched, len(rows)))
-        write(conn, sheet, rows, new)
+        write(conn, sheet, pk, rows)
 
     monkeypatch.setattr(sheet_store, "fetch_rows", counting_fetch)
-    monkeypatch.setattr(table_record, "write", noting_write)
+    monkeypatch.setattr(table_record, "write_read", noting_write)
     try:
         opened = SheetStore(engine, UpdateLog(engine)).open("items", "items")
         with engine.connect() as conn:
             recorded = conn.execute(sa.select(sa.func.count()).select_from(record_rows)).scalar()
+            record = table_record.read(conn, "items")
+            by_pk = table_record.read_by_pk(conn, "items", [ROWS, 1])
+        table = list(fetch(engine, reflect_table(engine, "items")))
     finally:
         engine.dispose()
 
@@ -63,6 +66,9 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
     assert recorded == ROWS
     doc = opened.doc
     rows = read_rows(doc)
+    # recorded through each database's bulk path as `write` records them: found by key and pk
+    assert record == {str(row["id"]): RecordedRow(row["id"], row) for row in table}
+    assert by_pk == {key: record[key] for key in ("1", str(ROWS))}
     assert [row["id"] for row in rows] == list(range(1, ROWS + 1))
     assert rows[-1] == {"id": ROWS, "name": f"item {ROWS}", "qty": ROWS, "price": ROWS * 1.5,
                         "done": False, "notes": None}  # fmt: skip

@@ -29,7 +29,7 @@ from persistence.table.schema import TableSchema, reflect_table
 
 log = logging.getLogger(__name__)
 
-RECORD_CHUNK = 5000  # rows of the table recorded per INSERT at the first open
+RECORD_CHUNK = 5000  # rows of the table recorded per INSERT (COPY) at the first open
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,5 @@ def _recording(
     """The rows as they stream by, recorded as written a chunk at a time: the whole table is
     never held beside the document."""
     while chunk := list(islice(rows, RECORD_CHUNK)):
-        written = {row_key(row[pk]): RecordedRow(row[pk], row) for row in chunk}
-        table_record.write(conn, sheet, written, new=set(written))
+        table_record.write_read(conn, sheet, pk, chunk)
         yield from chunk

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from persistence.document import row_key
 from persistence.store.tables import record_rows, sheet_locks
 
 # How long a deleted row can come back with its own key: past it, a row sent again under its
@@ -30,6 +32,10 @@ TOMBSTONE_AGE = timedelta(days=7)
 
 _LIVE = record_rows.c.deleted_at.is_(None)
 _DEAD = record_rows.c.deleted_at.is_not(None)
+
+# `json.dumps` without its per-call argument handling (the same text: a primary key is looked
+# up by it): a first open encodes every row of the table, 35% faster so.
+_encode = json.JSONEncoder(check_circular=False).encode
 
 # Kept inside the cells' JSON, so that records written before it existed read the same.
 _SENT = "\x00sent"
@@ -45,7 +51,7 @@ class RecordedRow:
     sent: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(self.cells | ({_SENT: self.sent} if self.sent else {}))
+        return _encode(self.cells | {_SENT: self.sent} if self.sent else self.cells)
 
     @classmethod
     def from_json(cls, pk: str, cells: str) -> "RecordedRow":
@@ -85,7 +91,7 @@ def read(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> dic
 
 def read_by_pk(conn: Connection, sheet: str, pks: Iterable[Any]) -> dict[str, RecordedRow]:
     """The record of the rows with these primary-key values, by row key."""
-    return _select(conn, sheet, record_rows.c.pk, [json.dumps(pk) for pk in pks])
+    return _select(conn, sheet, record_rows.c.pk, [_encode(pk) for pk in pks])
 
 
 def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]:
@@ -125,23 +131,13 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[str]) -> None:
     """Records rows after they were written: `new` ones are inserted (in place of the
     tombstones of their keys and primary keys), the others updated."""
-    values = [
-        {"s": sheet, "k": key, "p": json.dumps(row.pk), "c": row.to_json()}
-        for key, row in rows.items()
+    _insert(
+        conn,
+        [(sheet, key, _encode(row.pk), row.to_json()) for key, row in rows.items() if key in new],
+    )
+    updates = [
+        {"s": sheet, "k": key, "c": row.to_json()} for key, row in rows.items() if key not in new
     ]
-    inserts = [v for v in values if v["k"] in new]
-    updates = [v for v in values if v["k"] not in new]
-    if inserts:
-        _drop_tombstones(conn, sheet, [v["k"] for v in inserts], [v["p"] for v in inserts])
-        conn.execute(
-            record_rows.insert().values(
-                sheet=sa.bindparam("s"),
-                row_key=sa.bindparam("k"),
-                pk=sa.bindparam("p"),
-                cells=sa.bindparam("c"),
-            ),
-            inserts,
-        )
     if updates:
         conn.execute(
             record_rows.update()
@@ -150,6 +146,33 @@ def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[s
             .values(cells=sa.bindparam("c")),
             updates,
         )
+
+
+def write_read(conn: Connection, sheet: str, pk: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Records rows as just read from the table, new to the record (a first open): `write`
+    without a `RecordedRow` per row, a quarter of the encoding's CPU."""
+    _insert(conn, [(sheet, row_key(row[pk]), _encode(row[pk]), _encode(row)) for row in rows])
+
+
+def _insert(conn: Connection, rows: list[tuple[str, str, str, str]]) -> None:
+    """Inserts rows of one sheet, (sheet, row key, JSON primary key, JSON cells), through each
+    database's fastest path: SQLAlchemy's executemany costs 25 times COPY's CPU on PostgreSQL,
+    and twice the driver's own executemany on SQLite (200,000 rows, docs/big-sheets.md)."""
+    if not rows:
+        return
+    _drop_tombstones(conn, rows[0][0], [row[1] for row in rows], [row[2] for row in rows])
+    columns = f"{record_rows.name} (sheet, row_key, pk, cells)"
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(f"INSERT INTO {columns} VALUES (?, ?, ?, ?)", rows)
+        return
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # the only PostgreSQL driver Cellsync ships
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {columns} FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def forget(conn: Connection, sheet: str, keys: Iterable[str] | None = None) -> None:
