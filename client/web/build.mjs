@@ -23,12 +23,14 @@ await Promise.all([
   esbuild.build({
     ...common,
     format: "esm",
+    // The bundles holding yjs decode documents with the TextDecoder of src/text-decoder.js.
+    inject: ["src/text-decoder.js"],
     entryPoints: {
       cellsync: "src/cellsync.js",
       sheet: "src/page/sheet-page.js",
       handsontable: "src/page/handsontable-page.js",
-      index: "src/page/index.js",
     },
   }),
+  esbuild.build({ ...common, format: "esm", entryPoints: { index: "src/page/index.js" } }),
   esbuild.build({ ...common, format: "iife", entryPoints: { "service-worker": "src/service-worker.js" } }),
 ]);

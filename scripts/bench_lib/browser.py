@@ -72,6 +72,12 @@ EDITS_TIMEOUT_MS = 120_000
 SCROLL_TIMEOUT_MS = 30_000
 
 READY = '[data-testid="grid"][data-ready="true"] .tabulator-row[data-key]'
+# The grid holds every row of the sheet (it is first built with the first rows only).
+EVERY_ROW = """() => {
+  const { grid, connection } = window.cellsync;
+  return grid.table.getDataCount() === connection.sheet.keys().length;
+}"""
+EVERY_ROW_POLL_MS = 20
 HOLDER = ".tabulator-tableholder"  # the grid's scrolling element
 
 # Whether the page's background work after its first frame (page/offline.js) is done: its
@@ -184,11 +190,16 @@ def unavailable() -> str | None:
     return chromium.missing()
 
 
-def variants(scenario: BrowserScenario) -> list[tuple[str, Run]]:
-    """(label, run) for every sheet size, in running order."""
+def variants(scenario: BrowserScenario, base_tree: Path | None) -> list[tuple[str, Run]]:
+    """(label, run) for every sheet size, in running order; with `base_tree`, each size again
+    against the Cellsync (server and page) of that checkout, right after."""
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if base_tree is not None:
+        trees.append((" base", base_tree))
     return [
-        (f"{rows} rows", lambda work, env, r=rows: run(scenario, r, work, env))
+        (f"{rows} rows{suffix}", lambda work, env, r=rows, t=tree: run(scenario, r, t, work, env))
         for rows in scenario.sizes
+        for suffix, tree in trees
     ]
 
 
@@ -218,12 +229,17 @@ def create_table(url: str, rows: int) -> None:
     engine.dispose()
 
 
-def run(scenario: BrowserScenario, rows: int, work: Path, env: dict[str, str]) -> dict[str, Any]:
-    """One size: a fresh SQLite file and server, one browser, every measure."""
+def run(
+    scenario: BrowserScenario, rows: int, tree: Path | None, work: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    """One size: a fresh SQLite file and server (of `tree`, or this checkout), one browser,
+    every measure."""
     from playwright.async_api import Error as PlaywrightError
 
     with databases.fresh("sqlite", work, rows, create_table) as database:
-        server = make_server("cellsync", database.url, SHEET, SHEET, work, {**SERVER_ENV, **env})
+        server = make_server(
+            "cellsync", database.url, SHEET, SHEET, work, {**SERVER_ENV, **env}, tree
+        )
         try:
             server.start()
             url = f"http://127.0.0.1:{server.port}/sheets/{SHEET}"
@@ -250,13 +266,13 @@ async def _measure(
 
     async with async_playwright() as playwright:
         browser = await chromium.launch(playwright)
-        reader_context, reader, cold = await _open(browser, url)
+        reader_context, reader, (cold, _) = await _open(browser, url)
         samples = [await _warm_and_reload(browser, url) for _ in range(scenario.samples)]
         scroll = await _scroll(browser, url, scenario.scroll_steps)
         edits = await _remote_edits(browser, url, reader, scenario.edits)
         await reader_context.close()
         await asyncio.to_thread(restart)
-        _, _, restarted = await _open(browser, url)
+        _, _, (restarted, _) = await _open(browser, url)
         await browser.close()
     warm = [s["warm_s"] for s in samples]
     return {
@@ -265,6 +281,7 @@ async def _measure(
         "warm_median_s": statistics.median(warm),
         "warm_min_s": min(warm),
         "warm_max_s": max(warm),
+        "warm_every_row_median_s": statistics.median(s["warm_every_row_s"] for s in samples),
         "reload_median_s": statistics.median(s["reload_s"] for s in samples),
         "samples": len(samples),
         "runs": samples,
@@ -273,17 +290,20 @@ async def _measure(
     }
 
 
-async def _render(page: Page, load: Callable[[], Awaitable[Any]]) -> float:
-    """Seconds from starting `load` (a navigation or a reload) to the grid showing rows."""
+async def _render(page: Page, load: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
+    """Seconds from starting `load` (a navigation or a reload) to the grid showing rows, and
+    to the grid holding every row."""
     started = time.perf_counter()
     await load()
     await page.locator(READY).first.wait_for(timeout=RENDER_TIMEOUT_MS)
-    return time.perf_counter() - started
+    shown = time.perf_counter() - started
+    await page.wait_for_function(EVERY_ROW, timeout=RENDER_TIMEOUT_MS, polling=EVERY_ROW_POLL_MS)
+    return shown, time.perf_counter() - started
 
 
-async def _open(browser: Browser, url: str) -> tuple[BrowserContext, Page, float]:
-    """A page in a fresh context, its first render's seconds, returned once it has gone quiet
-    (so that its background work overlaps no later measure)."""
+async def _open(browser: Browser, url: str) -> tuple[BrowserContext, Page, tuple[float, float]]:
+    """A page in a fresh context, its first render's seconds (rows shown, every row), returned
+    once it has gone quiet (so that its background work overlaps no later measure)."""
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
     seconds = await _render(page, lambda: page.goto(url))
@@ -302,10 +322,10 @@ async def _wait_quiet(page: Page) -> None:
 async def _warm_and_reload(browser: Browser, url: str) -> dict[str, float]:
     """One fresh context: the first render with nothing stored, then a reload of that page;
     closing the context ends the reloaded page's background work."""
-    context, page, warm = await _open(browser, url)
-    reload = await _render(page, page.reload)
+    context, page, (warm, every_row) = await _open(browser, url)
+    reload, _ = await _render(page, page.reload)
     await context.close()
-    return {"warm_s": warm, "reload_s": reload}
+    return {"warm_s": warm, "warm_every_row_s": every_row, "reload_s": reload}
 
 
 async def _scroll(browser: Browser, url: str, steps: int) -> dict[str, Any]:

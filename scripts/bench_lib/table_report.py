@@ -31,7 +31,8 @@ def one_line(r: dict[str, Any]) -> str:
         return (
             f"first render cold {_f(r['cold_s'])} s, after a restart {_f(r['restart_s'])} s, "
             f"warm median {_f(r['warm_median_s'])} s "
-            f"({_f(r['warm_min_s'])}-{_f(r['warm_max_s'])}, {r['samples']} samples), reload "
+            f"({_f(r['warm_min_s'])}-{_f(r['warm_max_s'])}, {r['samples']} samples; every row "
+            f"{_f(r['warm_every_row_median_s'])} s), reload "
             f"median {_f(r['reload_median_s'])} s; {r['edits']} remote edits shown in "
             f"{_f(r['edits_shown_s'])} s, grid reloads {r['grid_reloads']}; scroll "
             f"{r['scroll_frames']} frames, {_scroll_frames(r)} ms, {r['scroll_long_frames']} "
@@ -91,6 +92,7 @@ BROWSER_HEADERS = [
     "cold s",
     "restart s",
     "warm s median (min-max)",
+    "every row s",
     "reload s median",
     "edits",
     "edits shown s",
@@ -127,6 +129,7 @@ def row(kind: str, name: str, m: dict[str, Any]) -> list[str]:
             _f(m.get("cold_s")),
             _f(m.get("restart_s")),
             f"{_f(m.get('warm_median_s'))} ({_f(m.get('warm_min_s'))}-{_f(m.get('warm_max_s'))})",
+            _f(m.get("warm_every_row_median_s")),
             _f(m.get("reload_median_s")),
             _f(m.get("edits"), 0),
             _f(m.get("edits_shown_s")),
@@ -177,6 +180,10 @@ def ratios(kind: str, per_server: dict[str, Any]) -> dict[str, float]:
                 out[f"{name}: warm first render median / {TARGET_RENDER_S:g} s target"] = (
                     m["warm_median_s"] / TARGET_RENDER_S
                 )
+            base = medians.get(f"{name} base", {})
+            for key in ("warm_median_s", "cold_s"):
+                if m.get(key) and base.get(key):
+                    out[f"{name}: {key} / base"] = m[key] / base[key]
         return out
     if kind == "external":
         for name, m in medians.items():
@@ -215,7 +222,8 @@ def note(kind: str) -> str:
             "(every later open of an unloaded sheet); warm = a fresh browser context, sheet "
             "loaded, once the "
             "previous page has gone quiet; reload = that context reloads (IndexedDB holds the "
-            "sheet); edits shown = first edit written in another page -> the grid shows the last; "
+            "sheet); every row = the warm page's grid holds every row (it shows the first ones "
+            "before); edits shown = first edit written in another page -> the grid shows the last; "
             "grid reloads expected 0; scroll = another warm, quiet page: mouse-wheel steps of a "
             "screenful, then jumps to 25/50/75/100% of the grid's height; frame = interval "
             f"between requestAnimationFrame callbacks meanwhile (long > {LONG_FRAME_MS:g} ms; "

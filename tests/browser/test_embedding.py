@@ -96,6 +96,8 @@ async def test_the_embedders_tabulator_creates_no_dom_for_rows_never_shown(
     server = await server_factory({"many": "many"}, CELLSYNC_SECRET=SECRET)
     embedded = await open_embedded(browser, server, "many", "Emma Embedder")
     await embedded.select("1", "name")  # the grid has rendered and laid out the selection
+    # The grid is given every row once its first ones are painted.
+    await embedded.page.wait_for_function("() => window.grid.table.getDataCount() === 1000")
     created = await embedded.page.evaluate(
         "() => window.grid.table.getRows().map((row) => row._row.created)"
     )

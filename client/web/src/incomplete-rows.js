@@ -27,6 +27,7 @@ export class IncompleteRows {
   /** Rechecks the rows `keys`. */
   scan(keys) {
     const required = this.required();
+    if (!required.length) return this.candidates.clear(); // no row can lack a value: none read
     for (const key of keys) {
       if (this.missing(key, required).length) this.candidates.add(key);
       else this.candidates.delete(key);

@@ -20,7 +20,8 @@ const FALSE_WORDS = new Set(["false", "no", "n", "0", "", "off"]);
 
 // Dates read as ISO only, or also as the browser's locale writes them.
 const ISO_ONLY = { order: "YMD", example: "2025-01-31" };
-const BROWSER_DATES = dateLocale();
+// The browser's own (Intl's first use costs tens of milliseconds: not before the page needs it).
+let browserDates = null;
 
 export class InvalidValue extends Error {}
 
@@ -119,7 +120,7 @@ export function dateLocale(locale) {
 
 /** `text` as an ISO date: {value: "YYYY-MM-DD"} or {problem}. ISO is read as such; numbers in
  * the locale's order with a 4-digit year (31/01/2025 where days come first) are read too. */
-export function readDate(text, dates = BROWSER_DATES) {
+export function readDate(text, dates = (browserDates ??= dateLocale())) {
   const iso = ISO_DATE.exec(text);
   const parts = iso ? iso.slice(1) : localeParts(text, dates.order);
   if (!parts) {

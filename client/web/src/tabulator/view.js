@@ -186,12 +186,21 @@ export class GridView {
       return;
     }
     this.reapplyAfterEdit = false;
+    this.keepSelection(() => this.table.refreshFilter());
+  }
+
+  /** Runs `change` (of the rows shown), after which the selected cell is selected again
+   * wherever its row went: refiltering moves rows, reloading the data resets the selection. */
+  keepSelection(change) {
     const cell = activeCell(this.table);
     const at = activePosition(this.table);
-    this.table.refreshFilter();
+    change();
     const row = cell && this.table.getRow(this.binding.keyOf(cell.getRow()));
     const position = row ? row.getPosition() : false;
-    if (position && at && position - 1 !== at.row) selectPosition(this.table, position - 1, at.column);
+    const now = activePosition(this.table);
+    if (position && at && (position - 1 !== now?.row || at.column !== now.column)) {
+      selectPosition(this.table, position - 1, at.column);
+    }
   }
 
   queueEmit() {
