@@ -7,7 +7,8 @@ const SHORT = 64;
 
 export class TextDecoder extends Native {
   decode(input, options) {
-    if (!(input instanceof Uint8Array) || input.length > SHORT || options?.stream) return super.decode(input, options);
+    const plain = this.encoding === "utf-8" && input instanceof Uint8Array && !options?.stream;
+    if (!plain || input.length > SHORT) return super.decode(input, options);
     let text = "";
     for (let i = 0; i < input.length; i += 1) {
       const byte = input[i];
