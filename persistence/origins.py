@@ -1,8 +1,8 @@
 """Where a change to a sheet document came from: the typed origin of its pycrdt transaction.
 
 Every change is made in a transaction carrying one of these, so whoever observes the document
-(the validation guard, the table's replica, the broadcast, the Python client) reads the origin
-from the transaction itself instead of from a flag set around it.
+(the validation guard, the rows the table must follow: `DirtyRows`, the broadcast, the Python
+client) reads the origin from the transaction itself instead of from a flag set around it.
 """
 
 from collections.abc import Mapping

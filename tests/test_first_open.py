@@ -20,7 +20,7 @@ async def test_the_first_open_is_compared_once_and_a_restart_again(server_factor
     async with open_sheet(server.url, "items") as sheet:
         sheet.set("1", "name", "edited after the first open")
         sheet.add_row({"name": "added after the first open", "qty": 3})
-        await table_follows(database_url, sheet)  # the unreconciled replica still tracks edits
+        await table_follows(database_url, sheet)  # unreconciled, its dirty rows are still tracked
     assert server.log().count(BUILT) == 1
     await server.stop()
     execute(

@@ -1,6 +1,6 @@
 """A big table's first open streams: its rows go into the document and into the record of
 written rows a chunk at a time, never all held at once, and none is missed; the document
-loaded is encoded once for the first client and the table's replica."""
+loaded is encoded once for every fresh client."""
 
 import sqlalchemy as sa
 from pycrdt import Map

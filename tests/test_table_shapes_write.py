@@ -25,7 +25,7 @@ from persistence.document import populate, row_key
 from persistence.store import table_record
 from persistence.store.migrate import prepare as prepare_store
 from persistence.table.db_errors import is_transient
-from persistence.table.replica import SheetReplica
+from persistence.table.dirty_rows import DirtyRows
 from persistence.table.rows import fetch_rows
 from persistence.table.schema import UnsupportedTableError, reflect_table
 from persistence.table.write_result import WriteResult
@@ -33,7 +33,8 @@ from persistence.table.writer import TableWriter
 
 
 class Harness:
-    """A sheet's replica and its TableWriter over a real table: the worker's flush, in steps."""
+    """A sheet's document, its dirty rows and its TableWriter over a real table: the table
+    sync's write, in steps."""
 
     def __init__(self, url: str, table: str) -> None:
         self.engine = create_engine(url)
@@ -50,27 +51,28 @@ class Harness:
             pk = self.schema.pk
             written = {row_key(r[pk]): table_record.RecordedRow(r[pk], r) for r in rows}
             table_record.write(conn, table, written, new=set(written))
-        self.replica = SheetReplica(doc.get_update(), self.schema.pk)
-        self.replica.reconcile(self.engine, table)
+        self.rows = DirtyRows(doc, self.schema.pk)
+        self.rows.reconcile(self.engine, table)
         self.writer = TableWriter(self.engine, table, self.schema)
 
     def add(self, key: str, cells: dict[str, Any]) -> None:
         """A new row with every column, unset ones as null, as the browser's "Add row" does."""
-        with self.replica.doc.transaction():
-            self.replica.rows[key] = Map({c.name: cells.get(c.name) for c in self.schema.columns})
+        with self.rows.doc.transaction():
+            self.rows.rows[key] = Map({c.name: cells.get(c.name) for c in self.schema.columns})
 
     def set(self, key: str, cells: dict[str, Any]) -> None:
-        row = self.replica.rows[key]
-        with self.replica.doc.transaction():
+        row = self.rows.rows[key]
+        with self.rows.doc.transaction():
             for column, value in cells.items():
                 row[column] = value
 
     def row(self, key: str) -> dict[str, Any]:
-        return self.replica.rows[key].to_py()
+        return self.rows.rows[key].to_py()
 
     def flush(self) -> WriteResult:
-        result = self.writer.write(self.replica.take())
-        self.replica.write_back(result)
+        taken = self.rows.take()
+        result = self.writer.write(taken)
+        self.rows.write_back(result, taken)
         return result
 
     def close(self) -> None:
@@ -295,9 +297,9 @@ def test_a_deferred_foreign_key_broken_by_a_deletion_is_refused(harness, databas
     """Deleting a parent a deferred foreign key still points at: that deletion alone."""
     execute(database_url, *DEFERRED_FK, "INSERT INTO owners (id, name) VALUES (3, 'none')")
     sheet = harness("owners")
-    with sheet.replica.doc.transaction():
-        del sheet.replica.rows["1"]  # rex and kit point at it
-        del sheet.replica.rows["3"]
+    with sheet.rows.doc.transaction():
+        del sheet.rows.rows["1"]  # rex and kit point at it
+        del sheet.rows.rows["3"]
     result = sheet.flush()
     assert [(r.key, r.deleted) for r in result.refusals] == [("1", True)]
     assert sorted(table_rows(database_url, "owners")) == ["1", "2"]
@@ -585,14 +587,15 @@ def test_a_crash_before_the_stored_values_reach_the_document_writes_nothing(harn
     sheet = harness("t")
     sheet.add("k", {"price": 2})
     sheet.set("1", {"price": 1.005})
-    crashed = sheet.replica.doc.get_update()  # the document as the log held it
-    first = sheet.writer.write(sheet.replica.take())  # ... and the outcome never reached it
+    crashed = sheet.rows.doc.get_update()  # the document as the log held it
+    first = sheet.writer.write(sheet.rows.take())  # ... and the outcome never reached it
     assert first.inserted == 1 and first.updated == 1
-    restarted = SheetReplica(crashed, "id")
+    restarted = DirtyRows.of_update(crashed, "id")
     restarted.reconcile(sheet.engine, "t")
-    second = sheet.writer.write(restarted.take())
+    taken = restarted.take()
+    second = sheet.writer.write(taken)
     assert (second.inserted, second.updated, second.refusals) == (0, 0, [])
-    restarted.write_back(second)
+    restarted.write_back(second, taken)
     assert restarted.rows["1"].to_py() == {"id": 1, "status": "new", "price": 1.01}
     assert restarted.rows["k"].to_py()["status"] == "new"
     assert restarted.rows["k"].to_py()["id"] == first.pks["k"]
@@ -619,7 +622,7 @@ def test_a_new_row_is_written_without_the_cell_the_database_refuses(harness, dat
     table = {row["code"]: row for row in table_rows(database_url, "stock").values()}
     assert sorted(table) == ["a", "b"] and (table["b"]["note"], table["b"]["qty"]) == ("kept", 0)
     assert sheet.row("fine") == table["b"]  # the key given, the refused cell put back
-    assert sheet.replica.stuck == 1
+    assert sheet.rows.stuck == 1
 
 
 def test_a_new_row_with_empty_required_cells_waits_without_refusals(harness, database_url):
@@ -641,7 +644,7 @@ def test_a_new_row_with_empty_required_cells_waits_without_refusals(harness, dat
     result = sheet.flush()
     assert (result.refusals, result.waiting, result.inserted) == ([], {}, 1)
     assert sheet.row("new")["team"] == "core"
-    assert sheet.replica.doc.get("refusals", type=Map).to_py() == {}
+    assert sheet.rows.doc.get("refusals", type=Map).to_py() == {}
 
 
 def test_the_refusals_of_a_deleted_row_go_with_it(harness, database_url):
@@ -653,9 +656,9 @@ def test_the_refusals_of_a_deleted_row_go_with_it(harness, database_url):
     sheet = harness("codes")
     sheet.add("dup", {"code": "a"})
     assert [r.key for r in sheet.flush().refusals] == ["dup"]
-    refusals = sheet.replica.doc.get("refusals", type=Map)
+    refusals = sheet.rows.doc.get("refusals", type=Map)
     assert [key.split("\0")[0] for key in refusals] == ["dup"]
-    with sheet.replica.doc.transaction():
-        del sheet.replica.rows["dup"]
+    with sheet.rows.doc.transaction():
+        del sheet.rows.rows["dup"]
     sheet.flush()
     assert refusals.to_py() == {}

@@ -16,7 +16,7 @@ from client.sheet import Sheet, open_sheet
 from persistence.database import create_engine
 from persistence.document import populate, row_key, same
 from persistence.store.migrate import prepare as prepare_store
-from persistence.table.replica import SheetReplica
+from persistence.table.dirty_rows import DirtyRows
 from persistence.table.rows import fetch_rows
 from persistence.table.schema import reflect_table
 from persistence.table.writer import TableWriter
@@ -161,6 +161,44 @@ async def test_a_refused_new_row_waits_for_a_fix_and_is_not_retried(server_facto
         assert sorted(codes) == ["c1", "c2", "c3", "c9"]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a table lock
+async def test_a_new_row_fixed_while_its_refused_write_runs_is_tried_again(
+    server_factory, database_url
+):
+    """The refused row is held back as it was written, not as the document holds it once the
+    write is over: the fix made meanwhile is written by the next write."""
+    execute(database_url, *CONSTRAINED)
+    server = await server_factory(sheets={"children": "children"})
+    engine = create_engine(database_url)
+    async with (
+        open_sheet(server.url, "children") as user,
+        open_sheet(server.url, "children") as seer,
+    ):
+        user.set("3", "qty", 30)  # the writes before this one are over
+        await eventually(lambda: table_rows(database_url, "children")["3"]["qty"] == 30)
+        with engine.connect() as blocker:
+            blocker.execute(sa.text("LOCK TABLE children IN EXCLUSIVE MODE"))
+            key = user.add_row({"code": "c1", "parent_id": 1, "qty": 1})  # a duplicate code
+            await eventually(
+                lambda: waiting_for_table(engine, "children") > 0, what="the write to wait"
+            )
+            user.set(key, "code", "c9")
+            await seer.wait_for(lambda s: s.row(key).get("code") == "c9")
+            blocker.rollback()  # the write goes on, with "c1", and is refused
+        await user.wait_for(lambda s: s.row(key).get("id") is not None)
+        codes = [r["code"] for r in table_rows(database_url, "children").values()]
+        assert sorted(codes) == ["c1", "c2", "c3", "c9"]
+    assert "the database refused a row" in server.log()  # the first write took "c1"
+    engine.dispose()
+
+
+def waiting_for_table(engine: sa.Engine, table: str) -> int:
+    """Sessions of this database waiting for a lock on `table`."""
+    with engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = :t ::regclass"
+        return conn.execute(sa.text(query), {"t": table}).scalar_one()
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # row locks
 async def test_a_put_back_never_undoes_a_later_edit(server_factory, database_url):
     """A flush that the database refuses is held up while the users fix their cells: the
@@ -258,19 +296,20 @@ def test_a_row_inserted_before_a_crash_is_not_inserted_again(database_url):
     doc = Doc()
     populate(doc, schema, [])
     prepare_store(engine)  # Cellsync's tables
-    replica = SheetReplica(doc.get_update(), "id")
-    with replica.doc.transaction():
-        replica.rows["client-row"] = Map({"id": None, "body": "hello"})
-    crashed_state = replica.doc.get_update()
+    rows = DirtyRows(doc, "id")
+    with doc.transaction():
+        rows.rows["client-row"] = Map({"id": None, "body": "hello"})
+    crashed_state = doc.get_update()
     writer = TableWriter(engine, "notes", schema)
-    first = writer.write(replica.take())
+    first = writer.write(rows.take())
     assert first.inserted == 1  # ... and the write-back never happened
 
-    restarted = SheetReplica(crashed_state, "id")
+    restarted = DirtyRows.of_update(crashed_state, "id")
     restarted.reconcile(engine, "notes")
-    second = writer.write(restarted.take())
+    taken = restarted.take()
+    second = writer.write(taken)
     assert second.inserted == 0 and second.pks == first.pks
-    restarted.write_back(second)
+    restarted.write_back(second, taken)
     assert restarted.rows["client-row"]["id"] == first.pks["client-row"]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM notes")).scalar_one() == 1

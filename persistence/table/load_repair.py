@@ -6,7 +6,6 @@ written rows in one transaction. Reading every cell costs ~1.5 s at 100,000 x 10
 rows are read only when `meta` or a sample of rows shows that the columns changed.
 """
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
@@ -24,6 +23,7 @@ from persistence.document import (
     publish_meta,
     read_meta,
     row_key,
+    rows_from_json,
 )
 from persistence.refusals import drop_deleted_rows
 from persistence.table.schema import TableSchema
@@ -121,7 +121,7 @@ def _follow_columns(
     sample = [row for row in sample if isinstance(row, Map)]
     if published == names and all(set(row.keys()) <= set(names) for row in sample):
         return
-    rows = _rows(doc)
+    rows = rows_from_json(str(rows_map))
     result.dropped = {c for cells in rows.values() for c in cells.keys() - set(names)}
     table = read_table()
     for key, cells in rows.items():
@@ -158,9 +158,3 @@ def _replace_rows(doc: Doc, table: TableRows) -> None:
     for start in range(0, len(keys), ORDER_CHUNK):  # as populate does, for speed
         with doc.transaction():
             order.extend(keys[start : start + ORDER_CHUNK])
-
-
-def _rows(doc: Doc) -> dict[str, Cells]:
-    """Every row's cells, read through yrs's JSON in one go (see SheetReplica.reconcile)."""
-    rows = json.loads(str(doc.get(ROWS, type=Map)))
-    return {key: cells for key, cells in rows.items() if isinstance(cells, dict)}

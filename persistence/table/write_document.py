@@ -1,18 +1,18 @@
 """Writes a whole sheet document into its table at once, outside the server (`cellsync snapshot`).
 
-The same pieces as the persistence worker, in one go: a replica of the document, reconciled
-against what was last written (so only cells the document changed are written, and rows a
-crash left half-written are finished, never inserted twice), one TableWriter transaction under
-the sheet's lock (so a running server never writes the same sheet at the same moment), and the
-outcome (new keys, refused cells, cells the table changed meanwhile, which it keeps) as an update
-for the document. Blocking.
+The same pieces as the persistence worker, in one go: the document built from the update, its
+rows reconciled against what was last written (so only cells the document changed are written,
+and rows a crash left half-written are finished, never inserted twice), one TableWriter
+transaction under the sheet's lock (so a running server never writes the same sheet at the same
+moment), and the outcome (new keys, refused cells, cells the table changed meanwhile, which it
+keeps) as an update for the document. Blocking.
 """
 
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from persistence.table.replica import SheetReplica
+from persistence.table.dirty_rows import DirtyRows
 from persistence.table.schema import TableSchema
 from persistence.table.write_result import WriteResult
 from persistence.table.writer import TableWriter
@@ -26,7 +26,8 @@ class TableFlush:
 
 def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: bytes) -> TableFlush:
     """Writes whatever the document `update` holds and the table lacks."""
-    replica = SheetReplica(update, schema.pk)
-    replica.reconcile(engine, sheet)
-    result = TableWriter(engine, sheet, schema).write(replica.take())
-    return TableFlush(result, replica.write_back(result))
+    rows = DirtyRows.of_update(update, schema.pk)
+    rows.reconcile(engine, sheet)
+    taken = rows.take()
+    result = TableWriter(engine, sheet, schema).write(taken)
+    return TableFlush(result, rows.write_back(result, taken))

@@ -60,7 +60,8 @@ class SheetDocument:
 
     @property
     def doc(self) -> Doc:
-        """The document, to read; change it only through `edit`."""
+        """The document, to read (on the event loop: it is the server's only copy, which the
+        table sync's `DirtyRows` observes too); change it only through `edit`."""
         return self._doc
 
     @contextmanager
@@ -105,9 +106,9 @@ class SheetDocument:
 
     def missing_for(self, state: bytes) -> bytes:
         """What a peer with this state vector lacks; the whole document is cached between
-        changes, since every fresh client asks for it (and the table's replica starts from
-        it). Encoded from the document, not taken from the update loaded: its blocks are
-        merged, 3% fewer bytes that a client applies faster."""
+        changes, since every fresh client asks for it. Encoded from the document, not taken
+        from the update loaded: its blocks are merged, 3% fewer bytes that a client applies
+        faster."""
         if state != b"\x00":
             return self._doc.get_update(state)
         if self._full_update is None:

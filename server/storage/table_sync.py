@@ -1,12 +1,15 @@
-"""Keeps each open sheet's table following its document, off the event loop.
+"""Keeps each open sheet's table following its document, with the SQL off the event loop.
 
-The `table` hook of each `SheetDocument` feeds its updates to a replica of the document on
-this module's single thread. A table write runs `debounce` seconds after the last client edit,
-and at most `max_delay` after the first one under a continuous stream; it writes the dirty rows
-in one transaction. Its outcome (new primary keys, refused cells, cells the table changed
-meanwhile) and the changes other programs make to the table are edits of the sheet's document
-with the origin `FROM_TABLE`, made after every edit it has received, so that they never undo
-a later one; a write and a read of the table's changes take turns.
+The room's document is the only copy of a sheet the server holds: `DirtyRows` observes it on
+the event loop and names the rows each edit the table must follow changed, and the `table` hook
+of the `SheetDocument` makes a write due. A table write runs `debounce` seconds after the last
+client edit, and at most `max_delay` after the first one under a continuous stream: it reads
+the dirty rows' cells on the event loop, in one read transaction, and writes them in one
+database transaction on this module's single worker thread. Its outcome (new primary keys,
+refused cells, cells the table changed meanwhile) and the changes other programs make to the
+table are edits of the sheet's document with the origin `FROM_TABLE`, made after every edit it
+has received, so that they never undo a later one; a write and a read of the table's changes
+take turns.
 
 A failed write or read is retried with backoff, keeping what it had taken (dirty rows, changed
 keys) and the age of the oldest change, and is reported to `DatabaseHealth` once per outage.
@@ -19,18 +22,17 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import groupby
 
 import sqlalchemy as sa
 
 from persistence import row_edits
 from persistence.origins import FROM_TABLE, Origin, table_must_follow
-from persistence.store.update_log import merge
+from persistence.table.dirty_rows import DirtyRows, differing
 from persistence.table.external_changes import ExternalReader, as_edits
 from persistence.table.outcome import put_outcome
-from persistence.table.replica import SheetReplica
+from persistence.table.schema import TableSchema
 from persistence.table.triggers import is_watched
-from persistence.table.write_result import WriteResult
+from persistence.table.write_result import RowState, WriteResult
 from persistence.table.writer import TableWriter
 from server.database_health import Backoff, DatabaseHealth, is_database_error
 from server.memory import give_back, give_back_soon
@@ -71,14 +73,14 @@ class _Reads:
 class _Sheet:
     document: SheetDocument
     schedule: WriteSchedule
+    rows: DirtyRows  # the document's rows the table lacks, tracked on the event loop
+    reconcile: bool  # the start compares the document with the record first
     reads: _Reads = field(default_factory=_Reads)
     writing: asyncio.Task[WriteResult | None] | None = None
     in_flight: tuple[float, int] | None = None  # the write under way: its oldest change, rows
     last_refusal: str | None = None
-    incoming: list[tuple[bytes, Origin]] = field(default_factory=list)  # for the worker thread
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a write or a read at a time
-    # made, and only used, on the worker thread:
-    replica: SheetReplica | None = None
+    # made by the start, on the worker thread, and only used there:
     writer: TableWriter | None = None
     reader: ExternalReader | None = None
     watched: bool | None = None  # does the table report changes (triggers)?
@@ -89,7 +91,7 @@ class _Sheet:
 
     @property
     def pending_rows(self) -> int:
-        return len(self.replica.dirty) if self.replica is not None else 0
+        return len(self.rows.dirty)
 
 
 class TableSync:
@@ -112,15 +114,16 @@ class TableSync:
         self.on_write: list[Callable[[str, WriteResult, float], None]] = []
 
     def attach(self, document: SheetDocument, just_built: bool = False) -> None:
-        """Starts following a sheet's document; the first write writes whatever the log holds
-        and the table lacks (after a crash, say). If the start fails, the first write starts
-        it again, and reports why. A document `just_built` from its table, unedited, matches
-        the record written from the same read: neither is compared with the table again, only
-        the rows reported changed while it was built are read."""
+        """Starts following a sheet's document: its edits are tracked from now on, and the
+        first write (or read) starts the table's side, which finds whatever the log holds and
+        the table lacks (after a crash, say); a start that fails is made again, and reported,
+        by the next one. A document `just_built` from its table, unedited, matches the record
+        written from the same read: neither is compared with the table again, only the rows
+        reported changed while it was built are read."""
         name = document.name
         schedule = WriteSchedule(self.debounce, self.max_delay, lambda: self._due(sheet))
-        sheet = self._sheets[name] = _Sheet(document, schedule)
-        self._executor.submit(self._start, sheet, document.missing_for(b"\x00"), not just_built)
+        rows = DirtyRows(document.doc, document.schema.pk)
+        sheet = self._sheets[name] = _Sheet(document, schedule, rows, reconcile=not just_built)
         schedule.changed()
         early = self._early.pop(name, _Reads())
         if just_built:
@@ -140,15 +143,10 @@ class TableSync:
             self._early.pop(name, None)
 
     def follow(self, name: str, update: bytes, origin: Origin) -> None:
-        """The document's `table` hook: the worker thread takes every update in order; only
-        an edit the table lacks (`table_must_follow`) makes a write due."""
+        """The document's `table` hook: an edit the table lacks (`table_must_follow`) makes a
+        write due; `DirtyRows` has named its rows already."""
         sheet = self._sheets.get(name)
-        if sheet is None:
-            return
-        if not sheet.incoming:
-            asyncio.get_running_loop().call_soon(self._hand_over, sheet)
-        sheet.incoming.append((update, origin))
-        if table_must_follow(origin):
+        if sheet is not None and table_must_follow(origin):
             sheet.schedule.changed()
 
     def read_changes(self, name: str, pks: Iterable[str] | None) -> None:
@@ -199,6 +197,7 @@ class TableSync:
         sheet = self._sheets.pop(name, None)
         if sheet is not None:
             sheet.schedule.cancel()
+            sheet.rows.close()
         for source in (f"sheet {name}: table write", f"sheet {name}: table read"):
             self.health.succeeded(source)  # no longer this server's trouble
 
@@ -215,32 +214,15 @@ class TableSync:
         sheet = self._sheets.get(name)
         if sheet is None:
             return None
-        replica, in_flight = sheet.replica, sheet.in_flight
-        since = [sheet.schedule.first_change, in_flight and in_flight[0]]
-        oldest = [t for t in (*since, replica and replica.stuck_since) if t]
+        in_flight = sheet.in_flight
+        since = [sheet.schedule.first_change, in_flight and in_flight[0], sheet.rows.stuck_since]
+        oldest = [t for t in since if t]
         rows = sheet.pending_rows + (in_flight[1] if in_flight else 0)
-        stuck = replica.stuck if replica is not None else 0
         age = time.monotonic() - min(oldest) if oldest else 0.0
-        return SheetLag(rows, age, stuck, sheet.last_refusal)
+        return SheetLag(rows, age, sheet.rows.stuck, sheet.last_refusal)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-
-    def _hand_over(self, sheet: _Sheet) -> None:
-        """Passes the updates that came in to the worker thread, in order: one hand-over per
-        turn of the event loop, not one per update."""
-        if sheet.incoming:
-            updates, sheet.incoming = sheet.incoming, []
-            self._executor.submit(self._apply, sheet, updates)
-
-    @staticmethod
-    def _apply(sheet: _Sheet, updates: list[tuple[bytes, Origin]]) -> None:
-        """Merges each run of updates the table must follow (or not) into one."""
-        if sheet.replica is None:
-            return
-        for _, run in groupby(updates, key=lambda item: table_must_follow(item[1])):
-            batch = list(run)
-            sheet.replica.apply(merge([update for update, _ in batch]), batch[0][1])
 
     def _due(self, sheet: _Sheet) -> None:
         sheet.schedule.writing = True
@@ -252,20 +234,23 @@ class TableSync:
         started = time.perf_counter()
         result = None
         async with sheet.lock:
-            self._hand_over(sheet)  # what came in before the write belongs to it
             oldest = schedule.taken()
-            sheet.in_flight = (oldest, sheet.pending_rows)
-            # a replica whose start failed begins again from the document
-            update = sheet.document.doc.get_update() if sheet.replica is None else None
+            sheet.in_flight = (oldest, 0)
+            taken: list[RowState] = []
             try:
+                writer, _ = await self._start(sheet)
+                taken = sheet.rows.take()  # the cells as written, for `settle`
+                sheet.in_flight = (oldest, len(taken))
                 # the table never holds an edit the log lacks: after a crash, the document
                 # comes from the log, and a table ahead of it would be written back
                 await self.log_first(sheet.name)
-                result = await self._run(self._write_rows, sheet, update)
+                result = await self._run(writer.write, taken)
             except Exception as exc:
+                sheet.rows.dirty.update(state.key for state in taken)
                 self._write_failed(sheet, exc)
                 schedule.failed(oldest)
             else:
+                sheet.rows.settle(result, taken)
                 with sheet.document.edit(FROM_TABLE) as doc:
                     put_outcome(doc, result, sheet.document.schema.pk)
                 if result.refusals:
@@ -297,19 +282,35 @@ class TableSync:
                 exc_info=not is_database_error(exc),  # a bug's traceback, once
             )
 
-    def _start(self, sheet: _Sheet, update: bytes, reconcile: bool = True) -> None:
-        """On the worker thread: the replica, with the rows the table lacks marked dirty."""
-        name, schema = sheet.name, sheet.document.schema
-        replica = SheetReplica(update, schema.pk)
-        if reconcile:
-            replica.reconcile(self.engine, name)
-        sheet.watched = is_watched(self.engine, schema)
-        sheet.writer = TableWriter(self.engine, name, schema)
-        sheet.reader = ExternalReader(self.engine, name, schema)
-        if replica.dirty:
-            log.info("sheet %s: %d rows differ from the table", name, len(replica.dirty))
-        sheet.replica = replica
-        give_back()  # the reconciliation's copy of every row
+    async def _start(self, sheet: _Sheet) -> tuple[TableWriter, ExternalReader]:
+        """The sheet's table writer and reader, made at its first write or read (again after
+        a failed start), under the sheet's lock. First, unless `sheet.reconcile` is off, the
+        rows where the document and the record disagree become dirty: after a crash, what the
+        log holds and the table lacks. Only the rows' JSON is made on the event loop; the
+        record is read and compared on the worker thread, while `DirtyRows` tracks edits."""
+        if sheet.writer is None or sheet.reader is None:
+            rows_json = sheet.rows.as_json() if sheet.reconcile else None
+            schema = sheet.document.schema
+            differ, sheet.watched, writer, reader = await self._run(
+                self._open_table, sheet.name, schema, rows_json
+            )
+            if differ:
+                log.info("sheet %s: %d rows differ from the table", sheet.name, len(differ))
+            sheet.rows.dirty.update(differ)
+            sheet.writer, sheet.reader = writer, reader
+        return sheet.writer, sheet.reader
+
+    def _open_table(
+        self, name: str, schema: TableSchema, rows_json: str | None
+    ) -> tuple[set[str], bool, TableWriter, ExternalReader]:
+        """On the worker thread: the rows of `rows_json` the record disagrees with, whether
+        the table reports its changes, its writer and its reader."""
+        differ = differing(self.engine, name, rows_json) if rows_json is not None else set()
+        if rows_json is not None:
+            give_back()  # the reconciliation's copy of every row
+        watched = is_watched(self.engine, schema)
+        writer = TableWriter(self.engine, name, schema)
+        return differ, watched, writer, ExternalReader(self.engine, name, schema)
 
     async def _read(self, sheet: _Sheet) -> None:
         """Reads the changed rows until none are left; a failed read keeps the keys it took
@@ -318,16 +319,13 @@ class TableSync:
         source = f"sheet {name}: table read"
         try:
             while (reads.whole_table or reads.keys) and self._sheets.get(name) is sheet:
-                reader = sheet.reader
-                if reader is None:  # its start failed: the next write starts it again
-                    await asyncio.sleep(reads.backoff.delay())
-                    continue
                 pks = None if reads.whole_table else set(reads.keys)
                 reads.whole_table = False
                 reads.keys.clear()
                 async with sheet.lock:
-                    started = time.monotonic()
                     try:
+                        _, reader = await self._start(sheet)
+                        started = time.monotonic()
                         changes = await self._run(reader.collect, pks)
                         if pks is None:
                             reads.compared_at = time.monotonic()
@@ -351,23 +349,6 @@ class TableSync:
                         log.info("sheet %s: reading table changes again", name)
         finally:
             reads.running = None
-
-    def _write_rows(self, sheet: _Sheet, update: bytes | None) -> WriteResult:
-        """On the worker thread: dirty rows to the table (starting the replica from `update`
-        if its start failed)."""
-        if sheet.replica is None:
-            assert update is not None, "_write hands over the document while there is no replica"
-            self._start(sheet, update)
-        replica, writer = sheet.replica, sheet.writer
-        assert replica is not None and writer is not None, "_start makes both"
-        changes = replica.take()
-        try:
-            result = writer.write(changes)
-        except Exception:
-            replica.dirty.update(change.key for change in changes)
-            raise
-        replica.settle(result)
-        return result
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
