@@ -87,6 +87,9 @@ class Sheet:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # the observer holds this Sheet from inside pycrdt, where Python's collector cannot see
+        # the cycle: left in place, every sheet ever opened would stay in memory
+        self.doc.unobserve(self._subscription)
 
     @contextmanager
     def edit(self, origin: object = None) -> Iterator[Doc]:
