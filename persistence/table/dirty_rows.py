@@ -22,7 +22,8 @@ from persistence.table.write_result import RowState, WriteResult
 
 class DirtyRows:
     """The rows of `doc` changed by an edit the table must follow (`table_must_follow`) since
-    they were last taken. Use it on the thread that made `doc`."""
+    they were last taken. Use it from one thread at a time (the event loop's, on the server);
+    `close` it when done: its observer keeps `doc` and itself alive until then."""
 
     def __init__(self, doc: Doc, pk: str) -> None:
         self.doc = doc

@@ -27,7 +27,10 @@ class TableFlush:
 def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: bytes) -> TableFlush:
     """Writes whatever the document `update` holds and the table lacks."""
     rows = DirtyRows.of_update(update, schema.pk)
-    rows.reconcile(engine, sheet)
-    taken = rows.take()
-    result = TableWriter(engine, sheet, schema).write(taken)
-    return TableFlush(result, rows.write_back(result, taken))
+    try:
+        rows.reconcile(engine, sheet)
+        taken = rows.take()
+        result = TableWriter(engine, sheet, schema).write(taken)
+        return TableFlush(result, rows.write_back(result, taken))
+    finally:
+        rows.close()  # else its observer keeps the document it built alive
