@@ -30,6 +30,8 @@ from persistence.store.tables import record_rows, sheet_locks
 # key is a new row (the database gives it a new key where it generates them).
 TOMBSTONE_AGE = timedelta(days=7)
 
+STREAM_BATCH = 5000  # rows of the record `stream` reads at a time
+
 _LIVE = record_rows.c.deleted_at.is_(None)
 _DEAD = record_rows.c.deleted_at.is_not(None)
 
@@ -105,12 +107,24 @@ def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]
     }
 
 
+def stream(conn: Connection, sheet: str) -> Iterator[tuple[str, RecordedRow]]:
+    """Every row of the record, read a batch at a time: a comparison of the whole sheet never
+    holds the whole record (~1 KB a row as Python objects)."""
+    result = conn.execution_options(yield_per=STREAM_BATCH).execute(_live(sheet))
+    for r in result:
+        yield r.row_key, RecordedRow.from_json(r.pk, r.cells)
+
+
+def _live(sheet: str) -> sa.Select:
+    return sa.select(record_rows.c.row_key, record_rows.c.pk, record_rows.c.cells).where(
+        record_rows.c.sheet == sheet, _LIVE
+    )
+
+
 def _select(
     conn: Connection, sheet: str, column: sa.Column, values: list[str] | None
 ) -> dict[str, RecordedRow]:
-    query = sa.select(record_rows.c.row_key, record_rows.c.pk, record_rows.c.cells).where(
-        record_rows.c.sheet == sheet, _LIVE
-    )
+    query = _live(sheet)
     rows = conn.execute(query).all() if values is None else _in_chunks(conn, query, column, values)
     return {r.row_key: RecordedRow.from_json(r.pk, r.cells) for r in rows}
 

@@ -127,15 +127,14 @@ class DirtyRows:
 def differing(engine: sa.Engine, sheet: str, rows_json: str) -> set[str]:
     """The rows where the document (`DirtyRows.as_json`) and the record disagree: after a
     crash, what the log holds and the table lacks. Any thread: reads no document."""
-    with engine.connect() as conn:
-        written = table_record.read(conn, sheet)
     current = rows_from_json(rows_json)
-    keys = {key for key in current if key not in written}
-    for key, row in written.items():
-        cells = current.get(key)
-        if cells is None or any(not same(v, cells.get(c)) for c, v in row.cells.items()):
-            keys.add(key)
-    return keys
+    keys = set()
+    with engine.connect() as conn:
+        for key, row in table_record.stream(conn, sheet):
+            cells = current.pop(key, None)  # compared rows go at once
+            if cells is None or any(not same(v, cells.get(c)) for c, v in row.cells.items()):
+                keys.add(key)
+    return keys | current.keys()  # and the rows the record lacks
 
 
 def _fingerprint(cells: dict[str, Any]) -> str:
