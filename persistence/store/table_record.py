@@ -110,7 +110,8 @@ def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]
 def stream(conn: Connection, sheet: str) -> Iterator[tuple[str, RecordedRow]]:
     """Every row of the record, read a batch at a time: a comparison of the whole sheet never
     holds the whole record (~1 KB a row as Python objects)."""
-    result = conn.execution_options(yield_per=STREAM_BATCH).execute(_live(sheet))
+    # the query's option, not the connection's: its later statements must not be cursors
+    result = conn.execute(_live(sheet), execution_options={"yield_per": STREAM_BATCH})
     for r in result:
         yield r.row_key, RecordedRow.from_json(r.pk, r.cells)
 

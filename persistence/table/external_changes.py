@@ -62,15 +62,30 @@ class ExternalReader:
         with self.engine.begin() as conn:
             table_record.lock_sheet(conn, self.sheet)
             if pks is None:
-                known = table_record.read(conn, self.sheet)
-                table = self.rows(conn, None)
-            else:
-                values = [self._typed(pk) for pk in pks]
-                known = table_record.read_by_pk(
-                    conn, self.sheet, [to_cell(v, self.pk) for v in values]
-                )
-                table = self.rows(conn, values)
-            return self._settle(conn, table, known)
+                return self._whole_table(conn)
+            values = [self._typed(pk) for pk in pks]
+            known = table_record.read_by_pk(conn, self.sheet, [to_cell(v, self.pk) for v in values])
+            return self._settle(conn, self.rows(conn, values), known)
+
+    def _whole_table(self, conn: Connection) -> list[ExternalChange]:
+        """The whole table against the record, a batch of rows at a time: neither is held
+        whole (at 200,000 rows, ~400 MB of Python objects beside the document). Rows of the
+        record whose primary key no batch had were deleted."""
+        changes: list[ExternalChange] = []
+        seen: set[str] = set()  # row keys of the table's primary keys
+        batches = {"yield_per": table_record.STREAM_BATCH}  # this query's, not the connection's
+        result = conn.execute(sa.select(*self.columns), execution_options=batches)
+        for batch in result.partitions():
+            table = {row_key(cells[self.schema.pk]): cells for cells in map(self.cells, batch)}
+            pks = [cells[self.schema.pk] for cells in table.values()]
+            changes += self._settle(conn, table, table_record.read_by_pk(conn, self.sheet, pks))
+            seen.update(table)
+        gone = {
+            key: row
+            for key, row in table_record.stream(conn, self.sheet)
+            if row_key(row.pk) not in seen
+        }
+        return changes + self._settle(conn, {}, gone)
 
     def since_written(
         self, conn: Connection, known: dict[str, RecordedRow]
@@ -131,17 +146,15 @@ class ExternalReader:
         return changes, rows, new, gone
 
     def rows(
-        self, conn: Connection, pks: list[Any] | None, lock: bool = False
+        self, conn: Connection, pks: list[Any], lock: bool = False
     ) -> dict[str, dict[str, Any]]:
         """Table rows as document cells, by row key of their primary key. Locked rows are
         locked in primary-key order, so that a program updating them in that order waits
         instead of deadlocking."""
         pk = self.table.c[self.schema.pk]
-        queries = [sa.select(*self.columns)]
-        if pks is not None:
-            ordered = sorted(pks)
-            chunks = [ordered[i : i + 1000] for i in range(0, len(ordered), 1000)]
-            queries = [queries[0].where(pk.in_(chunk)).order_by(pk) for chunk in chunks]
+        ordered = sorted(pks)
+        chunks = [ordered[i : i + 1000] for i in range(0, len(ordered), 1000)]
+        queries = [sa.select(*self.columns).where(pk.in_(chunk)).order_by(pk) for chunk in chunks]
         if lock and conn.dialect.name == "postgresql":
             queries = [query.with_for_update() for query in queries]
         rows = {}
