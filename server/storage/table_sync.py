@@ -305,8 +305,9 @@ class TableSync:
     ) -> tuple[set[str], bool, TableWriter, ExternalReader]:
         """On the worker thread: the rows of `rows_json` the record disagrees with, whether
         the table reports its changes, its writer and its reader."""
-        differ = differing(self.engine, name, rows_json) if rows_json is not None else set()
+        differ: set[str] = set()
         if rows_json is not None:
+            differ = differing(self.engine, name, rows_json)
             give_back()  # the reconciliation's copy of every row
         watched = is_watched(self.engine, schema)
         writer = TableWriter(self.engine, name, schema)
