@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from pycrdt import Doc, Map, MapEvent, ReadTransaction, TransactionEvent
 
-from persistence.document import ROWS, new_doc, rows_from_json, same
+from persistence.document import ROWS, new_doc, same
 from persistence.origins import FROM_TABLE, table_must_follow
 from persistence.store import table_record
 from persistence.table.outcome import put_outcome
@@ -45,14 +45,26 @@ class DirtyRows:
         """Stops tracking the document (this process no longer writes its table)."""
         self.rows.unobserve(self._subscription)
 
-    def as_json(self) -> str:
-        """Every row as JSON, for `differing` on another thread: the only part of a
-        reconciliation that reads the document (`rows_from_json`)."""
-        return str(self.rows)
+    def keys(self) -> set[str]:
+        return set(self.rows.keys())
+
+    def json_of(self, keys: list[str]) -> dict[str, str]:
+        """The cells of the rows of `keys` the document has, as JSON (`str` of a row's map is
+        2.5x faster than `to_py`), for a `Reconciliation` on another thread."""
+        found = {}
+        with self.doc.transaction():  # one read transaction for them all
+            for key in keys:
+                row = self.rows.get(key)
+                if isinstance(row, Map):
+                    found[key] = str(row)
+        return found
 
     def reconcile(self, engine: sa.Engine, sheet: str) -> None:
         """Marks every row where the document and the record disagree, at once (blocking)."""
-        self.dirty.update(differing(engine, sheet, self.as_json()))
+        found = Reconciliation(engine, sheet, self.keys())
+        while (keys := found.next_page()) is not None:
+            found.compare(self.json_of(keys))
+        self.dirty.update(found.differ)
 
     def take(self) -> list[RowState]:
         """The dirty rows as they are now; a new row refused before and unchanged is skipped."""
@@ -124,17 +136,39 @@ class DirtyRows:
                 self.dirty.update(event.keys)  # type: ignore[attr-defined]
 
 
-def differing(engine: sa.Engine, sheet: str, rows_json: str) -> set[str]:
-    """The rows where the document (`DirtyRows.as_json`) and the record disagree: after a
-    crash, what the log holds and the table lacks. Any thread: reads no document."""
-    current = rows_from_json(rows_json)
-    keys = set()
-    with engine.connect() as conn:
-        for key, row in table_record.stream(conn, sheet):
-            cells = current.pop(key, None)  # compared rows go at once
-            if cells is None or any(not same(v, cells.get(c)) for c, v in row.cells.items()):
-                keys.add(key)
-    return keys | current.keys()  # and the rows the record lacks
+class Reconciliation:
+    """The rows where the document and the record disagree (after a crash, what the log holds
+    and the table lacks), found a page of the record at a time: whoever holds the document
+    reads a page of its rows at once (`DirtyRows.json_of`) between `next_page`, which reads
+    the record, and `compare`, which may run on another thread."""
+
+    def __init__(self, engine: sa.Engine, sheet: str, keys: set[str]) -> None:
+        self.engine = engine
+        self.sheet = sheet
+        self._unseen = keys  # the document's rows no page had yet
+        self._page: list[tuple[str, table_record.RecordedRow]] = []
+        self._differ: set[str] = set()
+
+    def next_page(self) -> list[str] | None:
+        """The keys of the record's next page, or None after its last."""
+        after = self._page[-1][0] if self._page else None
+        with self.engine.connect() as conn:
+            self._page = table_record.page(conn, self.sheet, after)
+        return [key for key, _ in self._page] or None
+
+    def compare(self, rows: dict[str, str]) -> None:
+        """Compares the page with the document's rows of its keys (`DirtyRows.json_of`)."""
+        for key, recorded in self._page:
+            self._unseen.discard(key)
+            text = rows.get(key)
+            cells = json.loads(text) if text is not None else None
+            if cells is None or any(not same(v, cells.get(c)) for c, v in recorded.cells.items()):
+                self._differ.add(key)
+
+    @property
+    def differ(self) -> set[str]:
+        """After the last page: the rows that disagree, and those the record lacks."""
+        return self._differ | self._unseen
 
 
 def _fingerprint(cells: dict[str, Any]) -> str:
