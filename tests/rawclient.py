@@ -20,16 +20,24 @@ class RawClient:
 
     @classmethod
     async def connect(
-        cls, url: str, sheet: str, *, read: bool = True, token: str | None = None
+        cls,
+        url: str,
+        sheet: str,
+        *,
+        read: bool = True,
+        token: str | None = None,
+        doc: Doc | None = None,
     ) -> "RawClient":
+        """Connected, reading unless told not to, and sent its state vector (of `doc`, if it
+        has one) as every y-websocket client does at once."""
         query = f"?token={token}" if token else ""
         websocket = await websockets.connect(f"{url}/ws/sheet/{sheet}{query}", max_size=None)
-        client = cls(websocket)
+        client = cls(websocket, doc or Doc())
         if read:
             client._reader = asyncio.create_task(client._read())
-            # a server refusing the sheet may close before this arrives: its close says why
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await client.send(sync_message(YSyncMessageType.SYNC_STEP1, client.doc.get_state()))
+        # a server refusing the sheet may close before this arrives: its close says why
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await client.send(sync_message(YSyncMessageType.SYNC_STEP1, client.doc.get_state()))
         return client
 
     async def _read(self) -> None:

@@ -8,6 +8,7 @@ class RecordingConnection:
 
     can_write = True
     user = None
+    sent_log = False
 
     def __init__(self, name: str) -> None:
         self.peer = name

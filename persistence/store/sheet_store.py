@@ -39,6 +39,7 @@ class OpenedSheet:
     schema: TableSchema
     repair: bytes = b""  # what loading changed, logged: for processes that have it open
     built: bool = False  # from the table just now, the record written from the same read
+    logged_state: bytes = b"\x00"  # the state vector of the log rows it was loaded from
 
 
 class SheetStore:
@@ -46,16 +47,19 @@ class SheetStore:
         self.engine = engine
         self.update_log = update_log
 
-    def open(self, sheet: str, table: str) -> OpenedSheet:
+    def open(self, sheet: str, table: str, logged: LoggedDocument | None = None) -> OpenedSheet:
+        """The sheet's document, from its log rows (`logged`, when the caller read them
+        already) or from its table."""
         schema = reflect_table(self.engine, table)
-        logged = self.update_log.load(sheet)
+        logged = logged or self.update_log.load(sheet)
         if logged is not None:
             return self._repaired(sheet, schema, logged)
         with self.engine.begin() as conn:
             table_record.lock_sheet(conn, sheet)
             logged = self.update_log.load(sheet, conn)  # another process may have been first
             if logged is not None:
-                return OpenedSheet(logged.document(), logged.rows, schema)
+                doc = logged.document()
+                return OpenedSheet(doc, logged.rows, schema, logged_state=doc.get_state())
             rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
             doc = _document(schema, rows)
             self.update_log.append({sheet: doc.get_update()}, conn)
@@ -65,6 +69,7 @@ class SheetStore:
         """The logged document after `load_repair`, whose edits are logged before anyone
         sees them; the record of written rows follows the same columns and table."""
         doc = logged.document()
+        logged_state = doc.get_state()
         edits: list[bytes] = []
         subscription = doc.observe(lambda event: edits.append(event.update))
         try:
@@ -72,7 +77,7 @@ class SheetStore:
         finally:
             doc.unobserve(subscription)
         if not edits:
-            return OpenedSheet(doc, logged.rows, schema)
+            return OpenedSheet(doc, logged.rows, schema, logged_state=logged_state)
         with self.engine.begin() as conn:
             table_record.lock_sheet(conn, sheet)
             repaired = merge(edits)
@@ -80,7 +85,7 @@ class SheetStore:
             if repair.rows_changed:
                 _follow_record(conn, sheet, schema, repair)
         log.info("sheet %s: on load, %s", sheet, repair.summary())
-        return OpenedSheet(doc, logged.rows + 1, schema, repaired)
+        return OpenedSheet(doc, logged.rows + 1, schema, repaired, logged_state=logged_state)
 
     def recorded_rows(self, sheet: str, keys: set[str]) -> RecordLookup:
         """Rows as the table last held them (written to it or read from it), and the keys of

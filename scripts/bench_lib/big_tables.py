@@ -29,7 +29,7 @@ from bench_lib import databases
 from bench_lib.loadgen import Commands, Target
 from bench_lib.scenarios import Child
 from bench_lib.servers import Server, make_server
-from bench_lib.wire import EMPTY_STATE_VECTOR, STEP1, STEP2, SYNC, YClient, sync_payload
+from bench_lib.wire import EMPTY_STATE_VECTOR, STEP1, STEP2, SYNC, UPDATE, YClient, sync_payload
 
 SHEET = "big"
 TABLE = "big"
@@ -192,11 +192,19 @@ async def big_client_main(conn: Connection, target: Target) -> None:
     from pycrdt import Doc, Map
 
     commands = Commands(conn)
-    done: asyncio.Future[tuple[bytes, int]] = asyncio.get_running_loop().create_future()
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    doc = Doc()
+    received = {"bytes": 0}
 
     def on_message(_client: YClient, message: bytes, now: int) -> None:
-        if message[0] == SYNC and message[1] == STEP2 and not done.done():
-            done.set_result((message, now))
+        """Applies every update as it arrives, as y-websocket does: a server may send the
+        document as updates before its answer to the state vector (sync step 2)."""
+        if message[0] != SYNC or message[1] not in (STEP2, UPDATE) or done.done():
+            return
+        doc.apply_update(sync_payload(message))
+        received["bytes"] += len(message)
+        if message[1] == STEP2:
+            done.set_result(now)
 
     conn.send(("ready", {}))
     await commands.expect("go")
@@ -204,9 +212,7 @@ async def big_client_main(conn: Connection, target: Target) -> None:
     started = time.monotonic_ns()
     client = await YClient.connect(target.host, target.port, target.path, on_message)
     client.send_sync(STEP1, EMPTY_STATE_VECTOR)
-    message, arrived = await asyncio.wait_for(done, SYNC_TIMEOUT)
-    doc = Doc()
-    doc.apply_update(sync_payload(message))
+    arrived = await asyncio.wait_for(done, SYNC_TIMEOUT)
     count = len(doc.get("rows", type=Map))
     applied = time.monotonic_ns()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -216,7 +222,7 @@ async def big_client_main(conn: Connection, target: Target) -> None:
             {
                 "received_s": (arrived - started) / 1e9,
                 "applied_s": (applied - started) / 1e9,
-                "sync_bytes": len(message),
+                "sync_bytes": received["bytes"],
                 "rows": count,
                 "client_peak_rss_mb": peak_kb / 1024,
                 "client_growth_mb": (peak_kb - rss_before) / 1024,

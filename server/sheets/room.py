@@ -56,9 +56,14 @@ class Traffic:
 
 class Room:
     def __init__(
-        self, document: SheetDocument, merge_window: float, traffic: Traffic | None = None
+        self,
+        document: SheetDocument,
+        merge_window: float,
+        traffic: Traffic | None = None,
+        logged_state: bytes = b"\x00",
     ) -> None:
         self.document = document
+        self._logged_state = logged_state  # what a client sent the log while loading has
         self.name = document.name
         self.connections: set[Connection] = set()
         self._by_origin: dict[Client, Connection] = {}  # who made an update, to skip it
@@ -72,11 +77,16 @@ class Room:
         self._next_send = 0.0  # loop time before which a send waits
 
     def join(self, connection: Connection) -> None:
-        """Starts the sync handshake and shows the newcomer who is here."""
+        """Starts the sync handshake (a client sent the log while the room loaded is answered
+        with what was added since) and shows the newcomer who is here."""
         self.connections.add(connection)
         self._by_origin[connection.origin] = connection
         step1 = sync_message(YSyncMessageType.SYNC_STEP1, self.document.state_vector())
         self._send([connection], encode_frame(step1), update=False)
+        if connection.sent_log:  # its state vector was read: it has the log, the rest is due
+            since = self.document.missing_for(self._logged_state)
+            step2 = sync_message(YSyncMessageType.SYNC_STEP2, since)
+            self._send([connection], encode_frame(step2), update=True)
         present = self._presence.live()
         if present:
             self._send([connection], encode_frame(encode_awareness(present)), update=False)

@@ -22,6 +22,7 @@ from persistence.table.schema import MissingTableError, UnsupportedTableError
 from server.database_health import Backoff, DatabaseHealth, is_database_error, reason_of
 from server.memory import give_back_soon
 from server.processes.writer_election import SoleWriter, WriterElection
+from server.sheets.early_sync import EarlySync
 from server.sheets.fanout import Fanout, NoAnswer, Report
 from server.sheets.room import Room, Traffic
 from server.sheets.sheet_document import Hooks, SheetDocument
@@ -78,6 +79,7 @@ class Rooms:
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self.traffic = {name: Traffic() for name in sheets}  # outlives each room's loading
         self.errors: dict[str, str] = {}  # sheet -> why its table cannot be served (yet)
+        self.early = EarlySync()  # fresh clients of a loading sheet get its log at once
         fanout.answer_writes(self._write_here)
 
     def loaded(self) -> list[Room]:
@@ -232,13 +234,16 @@ class Rooms:
 
     async def _opened(self, name: str) -> Room:
         backlog = await self.fanout.backlog(name)  # first: what it lacks, the log holds
-        loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name])
+        logged = await asyncio.to_thread(self.store.update_log.load, name)
+        if logged is not None:  # fresh clients apply it while this process does
+            await self.early.send(name, logged, self.traffic[name])
+        loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name], logged)
 
         async def read_record(keys: set[str]) -> RecordLookup:
             return await asyncio.to_thread(self.store.recorded_rows, name, keys)
 
         document = SheetDocument(name, loaded.doc, loaded.schema, read_record)
-        room = Room(document, self.merge_window, self.traffic[name])
+        room = Room(document, self.merge_window, self.traffic[name], loaded.logged_state)
         document.hooks = Hooks(
             broadcast=room.broadcast,
             log=lambda update, origin: self._log(name, update, origin),

@@ -72,6 +72,7 @@ class Connection:
         self._told_read_only = False
         self.peer = peer_address(websocket)
         self.origin = Client(self.peer, user)  # its edits' origin in the sheet's document
+        self.sent_log = False  # sent the sheet's log while its room loaded (`EarlySync`)
 
     def count_message(self) -> None:
         """Counts one incoming message; raises LimitExceeded past the sustained rate."""
@@ -96,6 +97,10 @@ class Connection:
         behind = self._writer.write(frame)
         if behind > self._max_backlog:
             self.drop(f"too slow: {behind} bytes not yet received")
+
+    async def drained(self) -> None:
+        """Returns once what was sent has reached the kernel."""
+        await self._writer.drained()
 
     def drop(self, reason: str) -> None:
         """Cuts the connection now; the handler sees the disconnect and leaves the room."""

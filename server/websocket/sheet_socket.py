@@ -10,8 +10,10 @@ is closed.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+from pycrdt import YSyncMessageType
 from starlette.websockets import WebSocket
 
 from persistence.settings import Settings
@@ -27,9 +29,11 @@ from server.websocket.connection import (
     MissingFrameWriter,
     peer_address,
 )
-from server.websocket.protocol import ProtocolError
+from server.websocket.protocol import ProtocolError, sync_message
 
 log = logging.getLogger(__name__)
+
+Message = Mapping[str, Any]  # an ASGI WebSocket message
 
 CLOSE_PROTOCOL_ERROR = 4400
 CLOSE_UNKNOWN_SHEET = 4404
@@ -39,6 +43,11 @@ CLOSE_TRY_AGAIN = 1013
 HELD_TOO_MUCH = "the database is unreachable and this server holds too many unwritten edits"
 
 Handler = Callable[[Connection, bytes], Awaitable[None]]  # a room's receive
+
+# A fresh client's first frame: sync step 1 with a state vector of nothing.
+_FIRST_SYNC = sync_message(YSyncMessageType.SYNC_STEP1, b"\x00")
+# How long a client that would load its sheet is given to send its first frame.
+FIRST_FRAME_WAIT = 0.5
 
 
 class SheetSocket:
@@ -59,7 +68,7 @@ class SheetSocket:
         self.connected += 1  # counted before any await: clients arriving together count
         try:
             try:
-                connection, room = await self._admit(websocket, name)
+                connection, room, first = await self._admit(websocket, name)
             except Refused as exc:
                 log.info("refused %s on sheet %.80r: %s", peer_address(websocket), name, exc.reason)
                 await websocket.close(exc.code, exc.reason[:120])
@@ -71,14 +80,16 @@ class SheetSocket:
                 return
             room.join(connection)
             try:
-                await self._serve(websocket, connection, room.receive)
+                await self._serve(websocket, connection, room.receive, first)
             finally:
                 room.leave(connection)
                 self.rooms.release(room)
         finally:
             self.connected -= 1
 
-    async def _admit(self, websocket: WebSocket, name: str) -> tuple[Connection, Room]:
+    async def _admit(
+        self, websocket: WebSocket, name: str
+    ) -> tuple[Connection, Room, Message | None]:
         token = bearer_token(dict(websocket.headers), dict(websocket.query_params))
         grant = self.policy.admit(name, token, websocket.headers.get("origin"))
         if self.connected > self.settings.max_connections:
@@ -87,7 +98,7 @@ class SheetSocket:
             raise Refused(CLOSE_TRY_AGAIN, HELD_TOO_MUCH)
         try:
             connection = self._connection(websocket, grant)
-            room = await self.rooms.acquire(name)
+            room, first = await self._acquire(websocket, connection, name)
         except UnknownSheet as exc:
             reason = exc.reason.encode()[:123].decode(errors="ignore")  # a close frame's limit
             raise Refused(CLOSE_UNKNOWN_SHEET, reason) from None
@@ -101,7 +112,28 @@ class SheetSocket:
         if len(room.connections) >= self.settings.max_sheet_connections:
             self.rooms.release(room)
             raise Refused(CLOSE_TOO_MANY, "this sheet has too many connections")
-        return connection, room
+        return connection, room, first
+
+    async def _acquire(
+        self, websocket: WebSocket, connection: Connection, name: str
+    ) -> tuple[Room, Message | None]:
+        """The sheet's room, and the client's first message when it was read and is still to
+        be handled. Before a room loads, its client's first frame is read (clients send it on
+        connecting): a fresh client's (a state vector of nothing) has it sent the sheet's log
+        as soon as the load reads it (`EarlySync`)."""
+        if self.rooms.live(name) is not None:
+            return await self.rooms.acquire(name), None
+        try:
+            first = await asyncio.wait_for(websocket.receive(), FIRST_FRAME_WAIT)
+        except TimeoutError:
+            first = None
+        if first is not None and first.get("bytes") == _FIRST_SYNC:
+            self.rooms.early.wait(name, connection)
+        try:
+            room = await self.rooms.acquire(name)
+        finally:
+            self.rooms.early.forget(name, connection)
+        return room, None if connection.sent_log else first
 
     def _connection(self, websocket: WebSocket, grant: Grant) -> Connection:
         user = {"id": grant.user_id, "name": grant.name} if self.policy.secured else None
@@ -114,7 +146,13 @@ class SheetSocket:
             messages_per_second=self.settings.max_messages_per_second,
         )
 
-    async def _serve(self, websocket: WebSocket, connection: Connection, handle: Handler) -> None:
+    async def _serve(
+        self,
+        websocket: WebSocket,
+        connection: Connection,
+        handle: Handler,
+        first: Message | None = None,
+    ) -> None:
         """Feeds the client's frames to the room until it leaves or its token expires; a bad
         frame or a limit closes this one connection with a reason, and nobody else notices.
         While the update log holds too much, a client's frame closes it, to come back later:
@@ -125,7 +163,7 @@ class SheetSocket:
         try:
             async with asyncio.timeout_at(deadline):
                 while True:
-                    message = await websocket.receive()
+                    message, first = first or await websocket.receive(), None
                     if message["type"] == "websocket.disconnect":
                         return
                     data = message.get("bytes")

@@ -38,6 +38,11 @@ class FrameWriter:
         transport.write(frame)
         return waiting
 
+    async def drained(self) -> None:
+        """Returns once the socket's write buffer is down to its low-water mark (or the
+        connection is gone): what was written has reached the kernel."""
+        await self._protocol.writable.wait()
+
     def abort(self) -> None:
         """Drops the connection at once, discarding what it has not received."""
         self._protocol.transport.abort()
