@@ -194,14 +194,16 @@ async def big_client_main(conn: Connection, target: Target) -> None:
     commands = Commands(conn)
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     doc = Doc()
-    received = {"bytes": 0}
+    received = {"bytes": 0, "apply_cpu_s": 0.0}
 
     def on_message(_client: YClient, message: bytes, now: int) -> None:
         """Applies every update as it arrives, as y-websocket does: a server may send the
         document as updates before its answer to the state vector (sync step 2)."""
         if message[0] != SYNC or message[1] not in (STEP2, UPDATE) or done.done():
             return
+        cpu = time.thread_time()
         doc.apply_update(sync_payload(message))
+        received["apply_cpu_s"] += time.thread_time() - cpu
         received["bytes"] += len(message)
         if message[1] == STEP2:
             done.set_result(now)
@@ -223,6 +225,7 @@ async def big_client_main(conn: Connection, target: Target) -> None:
                 "received_s": (arrived - started) / 1e9,
                 "applied_s": (applied - started) / 1e9,
                 "sync_bytes": received["bytes"],
+                "apply_cpu_s": received["apply_cpu_s"],  # the client's CPU applying it
                 "rows": count,
                 "client_peak_rss_mb": peak_kb / 1024,
                 "client_growth_mb": (peak_kb - rss_before) / 1024,
