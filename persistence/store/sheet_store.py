@@ -40,6 +40,7 @@ class OpenedSheet:
     repair: bytes = b""  # what loading changed, logged: for processes that have it open
     built: bool = False  # from the table just now, the record written from the same read
     logged_state: bytes = b"\x00"  # the state vector of the log rows it was loaded from
+    encoded: bytes | None = None  # the whole document as an update, when it was made anyway
 
 
 class SheetStore:
@@ -62,8 +63,9 @@ class SheetStore:
                 return OpenedSheet(doc, logged.rows, schema, logged_state=doc.get_state())
             rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
             doc = _document(schema, rows)
-            self.update_log.append({sheet: doc.get_update()}, conn)
-        return OpenedSheet(doc, 1, schema, built=True)
+            encoded = doc.get_update()
+            self.update_log.append({sheet: encoded}, conn)
+        return OpenedSheet(doc, 1, schema, built=True, encoded=encoded)
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
         """The logged document after `load_repair`, whose edits are logged before anyone

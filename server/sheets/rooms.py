@@ -242,7 +242,7 @@ class Rooms:
         async def read_record(keys: set[str]) -> RecordLookup:
             return await asyncio.to_thread(self.store.recorded_rows, name, keys)
 
-        document = SheetDocument(name, loaded.doc, loaded.schema, read_record)
+        document = SheetDocument(name, loaded.doc, loaded.schema, read_record, loaded.encoded)
         room = Room(document, self.merge_window, self.traffic[name], loaded.logged_state)
         document.hooks = Hooks(
             broadcast=room.broadcast,

@@ -45,8 +45,17 @@ class Hooks:
 
 
 class SheetDocument:
-    def __init__(self, name: str, doc: Doc, schema: TableSchema, read_record: RecordReader) -> None:
-        """`doc` becomes this sheet's document (not copied): change it only through here."""
+    def __init__(
+        self,
+        name: str,
+        doc: Doc,
+        schema: TableSchema,
+        read_record: RecordReader,
+        encoded: bytes | None = None,
+    ) -> None:
+        """`doc` becomes this sheet's document (not copied): change it only through here.
+        `encoded`, if given, is `doc` as an update (a first open logs it): the first client's
+        sync, not encoded again on the event loop (0.26 s at 200,000 rows)."""
         self.name = name
         self.schema = schema
         self.hooks = Hooks()
@@ -55,7 +64,7 @@ class SheetDocument:
         self._columns = {column.name for column in schema.columns}
         self._guard = DocumentGuard(self._doc, schema)
         self._made: list[bytes] = []  # updates of the transactions not yet handed to the hooks
-        self._full_update: bytes | None = None
+        self._full_update = encoded
         self._subscription = self._doc.observe(self._on_transaction)
 
     @property
