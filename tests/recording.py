@@ -21,5 +21,8 @@ class RecordingConnection:
     def send(self, frame: bytes) -> None:
         self.frames.append(frame)
 
+    def send_sync(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
     def drop_write(self) -> None:
         pass

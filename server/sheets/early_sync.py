@@ -53,7 +53,7 @@ class EarlySync:
         frames = [encode_frame(sync_message(update, row)) for row in logged.updates]
         for connection in waiting:
             for frame in frames:
-                connection.send(frame)
+                connection.send_sync(frame)
             connection.sent_log = True
         traffic.updates_out += len(waiting) * len(frames)
         traffic.bytes_out += len(waiting) * sum(map(len, frames))

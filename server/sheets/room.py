@@ -84,9 +84,7 @@ class Room:
         step1 = sync_message(YSyncMessageType.SYNC_STEP1, self.document.state_vector())
         self._send([connection], encode_frame(step1), update=False)
         if connection.sent_log:  # its state vector was read: it has the log, the rest is due
-            since = self.document.missing_for(self._logged_state)
-            step2 = sync_message(YSyncMessageType.SYNC_STEP2, since)
-            self._send([connection], encode_frame(step2), update=True)
+            self._answer(connection, self.document.missing_for(self._logged_state))
         present = self._presence.live()
         if present:
             self._send([connection], encode_frame(encode_awareness(present)), update=False)
@@ -106,9 +104,10 @@ class Room:
         message = parse_message(data)
         self.traffic.bytes_in += len(data)
         if message.kind is MessageKind.SYNC_STEP1:
-            missing = _client_input(self.document.missing_for, message.payload, "state vector")
-            reply = sync_message(YSyncMessageType.SYNC_STEP2, missing)
-            self._send([connection], encode_frame(reply), update=True)
+            self._answer(
+                connection,
+                _client_input(self.document.missing_for, message.payload, "state vector"),
+            )
         elif message.kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
             self.traffic.updates_in += 1
             if connection.can_write:
@@ -210,6 +209,13 @@ class Room:
         receivers = [c for c in self.connections if c.origin not in makers]
         if receivers:
             self._send(receivers, encode_frame(encode([item for _, item in items])), update)
+
+    def _answer(self, connection: Connection, missing: bytes) -> None:
+        """Sends a client what its state vector lacks (sync step 2)."""
+        frame = encode_frame(sync_message(YSyncMessageType.SYNC_STEP2, missing))
+        connection.send_sync(frame)
+        self.traffic.updates_out += 1
+        self.traffic.bytes_out += len(frame)
 
     def _send(self, connections: list[Connection], frame: bytes, update: bool) -> None:
         for connection in connections:

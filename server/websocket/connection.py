@@ -61,6 +61,7 @@ class Connection:
         self.websocket = websocket
         self._writer: FrameWriter = writer
         self._max_backlog = max_backlog
+        self._syncing = 0  # bytes of sync frames it may still be receiving, beyond the backlog
         self.dropped = False
         self.user = user  # {"id", "name"} from the token; None when the server runs open
         self.shown_name: str | None = None  # the name its presence shows the others
@@ -95,8 +96,17 @@ class Connection:
         if self.dropped:
             return
         behind = self._writer.write(frame)
-        if behind > self._max_backlog:
+        if behind <= self._max_backlog:
+            self._syncing = 0  # what it was sent to sync has reached it, or nearly
+        elif behind > self._max_backlog + self._syncing:
             self.drop(f"too slow: {behind} bytes not yet received")
+
+    def send_sync(self, frame: bytes) -> None:
+        """Sends what the client asked for to sync (a big sheet's document is tens of MB, which
+        takes a client on a slow link seconds to receive): until it has, other updates do not
+        count it as falling behind."""
+        self.send(frame)
+        self._syncing += len(frame)
 
     async def drained(self) -> None:
         """Returns once what was sent has reached the kernel."""
