@@ -51,12 +51,12 @@ class EarlySync:
             return
         update = YSyncMessageType.SYNC_UPDATE  # not the answer yet: the room sends that
         frames = [encode_frame(sync_message(update, row)) for row in logged.updates]
-        for connection in waiting:
-            for frame in frames:
+        for frame in frames:
+            for connection in waiting:
                 connection.send_sync(frame)
+            traffic.sent(frame, len(waiting))
+        for connection in waiting:
             connection.sent_log = True
-        traffic.updates_out += len(waiting) * len(frames)
-        traffic.bytes_out += len(waiting) * sum(map(len, frames))
         drains = [asyncio.ensure_future(connection.drained()) for connection in waiting]
         _, late = await asyncio.wait(drains, timeout=PATIENCE)
         for drain in late:

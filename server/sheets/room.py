@@ -53,6 +53,12 @@ class Traffic:
     updates_out: int = 0  # update frames, one per client reached
     bytes_out: int = 0
 
+    def sent(self, frame: bytes, clients: int, update: bool = True) -> None:
+        """One frame written to `clients` clients."""
+        if update:
+            self.updates_out += clients
+        self.bytes_out += len(frame) * clients
+
 
 class Room:
     def __init__(
@@ -214,15 +220,12 @@ class Room:
         """Sends a client what its state vector lacks (sync step 2)."""
         frame = encode_frame(sync_message(YSyncMessageType.SYNC_STEP2, missing))
         connection.send_sync(frame)
-        self.traffic.updates_out += 1
-        self.traffic.bytes_out += len(frame)
+        self.traffic.sent(frame, 1)
 
     def _send(self, connections: list[Connection], frame: bytes, update: bool) -> None:
         for connection in connections:
             connection.send(frame)
-        if update:
-            self.traffic.updates_out += len(connections)
-        self.traffic.bytes_out += len(frame) * len(connections)
+        self.traffic.sent(frame, len(connections), update)
 
 
 def _nowhere(entries: list[AwarenessEntry]) -> None:

@@ -38,8 +38,8 @@ class Connection:
     """Sends frames without awaiting and drops the client when it falls too far behind.
 
     The socket's own write buffer is the queue: a client whose backlog passes `max_backlog`
-    bytes is disconnected (it resyncs when it reconnects) instead of stalling the room or
-    growing memory without bound.
+    bytes, beyond a sync it is still receiving (`send_sync`), is disconnected (it resyncs when
+    it reconnects) instead of stalling the room or growing memory without bound.
     """
 
     def __init__(
