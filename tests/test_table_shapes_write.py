@@ -70,7 +70,7 @@ class Harness:
         return self.rows.rows[key].to_py()
 
     def flush(self) -> WriteResult:
-        taken = self.rows.take()
+        taken = self.rows.states(self.rows.take())
         result = self.writer.write(taken)
         self.rows.write_back(result, taken)
         return result
@@ -588,11 +588,12 @@ def test_a_crash_before_the_stored_values_reach_the_document_writes_nothing(harn
     sheet.add("k", {"price": 2})
     sheet.set("1", {"price": 1.005})
     crashed = sheet.rows.doc.get_update()  # the document as the log held it
-    first = sheet.writer.write(sheet.rows.take())  # ... and the outcome never reached it
+    # ... and the outcome never reached it
+    first = sheet.writer.write(sheet.rows.states(sheet.rows.take()))
     assert first.inserted == 1 and first.updated == 1
     restarted = DirtyRows.of_update(crashed, "id")
     restarted.reconcile(sheet.engine, "t")
-    taken = restarted.take()
+    taken = restarted.states(restarted.take())
     second = sheet.writer.write(taken)
     assert (second.inserted, second.updated, second.refusals) == (0, 0, [])
     restarted.write_back(second, taken)

@@ -301,12 +301,12 @@ def test_a_row_inserted_before_a_crash_is_not_inserted_again(database_url):
         rows.rows["client-row"] = Map({"id": None, "body": "hello"})
     crashed_state = doc.get_update()
     writer = TableWriter(engine, "notes", schema)
-    first = writer.write(rows.take())
+    first = writer.write(rows.states(rows.take()))
     assert first.inserted == 1  # ... and the write-back never happened
 
     restarted = DirtyRows.of_update(crashed_state, "id")
     restarted.reconcile(engine, "notes")
-    taken = restarted.take()
+    taken = restarted.states(restarted.take())
     second = writer.write(taken)
     assert second.inserted == 0 and second.pks == first.pks
     restarted.write_back(second, taken)

@@ -29,7 +29,7 @@ def write_document(engine: sa.Engine, sheet: str, schema: TableSchema, update: b
     rows = DirtyRows.of_update(update, schema.pk)
     try:
         rows.reconcile(engine, sheet)
-        taken = rows.take()
+        taken = rows.states(rows.take())
         result = TableWriter(engine, sheet, schema).write(taken)
         return TableFlush(result, rows.write_back(result, taken))
     finally:
