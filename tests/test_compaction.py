@@ -1,5 +1,6 @@
 """Log compaction: one row the size of the live document, which every client's state still
-merges with, and which keeps what waits on updates not logged yet."""
+merges with, and which keeps what waits on updates not logged yet; the chunks a sheet was built
+in stay, as they are, while they are most of it."""
 
 import asyncio
 
@@ -10,9 +11,12 @@ from test_sync import row_absent, row_is
 from waiting import eventually
 
 from client.sheet import open_sheet
+from persistence import document
+from persistence.document import new_doc, populate, read_rows
 from persistence.store import migrate
 from persistence.store.tables import updates
 from persistence.store.update_log import UpdateLog
+from persistence.table.schema import Column, TableSchema
 
 
 def edits(doc: Doc) -> list[bytes]:
@@ -73,6 +77,51 @@ def test_compaction_keeps_what_waits_on_unlogged_updates(engine):
     log.compact("s")
     log.append({"s": from_a[0]})  # A's update, logged late
     assert loaded(log) == {"1": {"name": "from a", "qty": 2.0}, "2": {"name": "from b"}}
+
+
+def test_compaction_keeps_the_chunks_a_sheet_was_built_in_while_they_are_most_of_it(
+    engine, monkeypatch
+):
+    migrate.prepare(engine)
+    log = UpdateLog(engine)
+    monkeypatch.setattr(document, "ROW_CHUNK", 2)
+    schema = TableSchema(
+        table="things",
+        pk="id",
+        columns=(Column("id", "integer", False, True), Column("name", "text", True, False)),
+        autoincrement=True,
+    )
+    built = new_doc()
+    chunks = populate(built, schema, [{"id": n, "name": f"row {n}"} for n in range(1, 7)])
+    assert len(chunks) == 3
+    log.append_rows([("s", chunk) for chunk in chunks])
+    client = new_doc()
+    client.apply_update(built.get_update())
+    made = edits(client)
+    rows = client.get("rows", type=Map)
+    for i in range(300):
+        rows["1"]["name"] = f"edit {i}"
+    for update in made:
+        log.append({"s": update})
+
+    assert log.compact("s") == 300
+    assert log_rows(log)[:3] == chunks and len(log_rows(log)) == 4
+    assert loaded_rows(log) == read_rows(client)
+    assert log.compact("s") == 1  # the row after the chunks, again
+
+    for key in ("2", "3", "4", "5", "6"):  # the chunks become mostly what was deleted
+        del rows[key]
+    for update in made[300:]:
+        log.append({"s": update})
+    log.compact("s")
+    assert len(log_rows(log)) == 1
+    assert loaded_rows(log) == read_rows(client) == [{"id": 1, "name": "edit 299"}]
+
+
+def loaded_rows(log: UpdateLog) -> list[dict]:
+    logged = log.load("s")
+    assert logged is not None
+    return read_rows(logged.document())
 
 
 async def test_an_offline_client_merges_across_compactions(server_factory, database_url):

@@ -1,13 +1,15 @@
 """A big table's first open streams: its rows go into the document and into the record of
-written rows a chunk at a time, never all held at once, and none is missed; the document
-loaded is encoded once for every fresh client."""
+written rows a chunk at a time, never all held at once, and none is missed; the log holds the
+document as those chunks, each whole with the ones before it, and a fresh client is sent
+them, then what the document holds beyond them, encoded once until it changes."""
 
 import sqlalchemy as sa
 from pycrdt import Map
 from tables import create_items_table
 
+from persistence import document
 from persistence.database import create_engine
-from persistence.document import new_doc, order_keys, read_rows
+from persistence.document import new_doc, order_keys, read_meta, read_rows
 from persistence.store import sheet_store, table_record
 from persistence.store.migrate import prepare
 from persistence.store.sheet_store import SheetStore
@@ -34,6 +36,7 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
     prepare(engine)
     monkeypatch.setattr(sheet_store, "RECORD_CHUNK", CHUNK)
     monkeypatch.setattr(table_rows, "FETCH_BATCH", CHUNK)
+    monkeypatch.setattr(document, "ROW_CHUNK", CHUNK)
     fetched = 0
     fetch = sheet_store.fetch_rows
 
@@ -54,6 +57,7 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
     monkeypatch.setattr(table_record, "write_read", noting_write)
     try:
         opened = SheetStore(engine, UpdateLog(engine)).open("items", "items")
+        logged = UpdateLog(engine).load("items")
         with engine.connect() as conn:
             recorded = conn.execute(sa.select(sa.func.count()).select_from(record_rows)).scalar()
             record = table_record.read(conn, "items")
@@ -73,10 +77,22 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
     assert rows[-1] == {"id": ROWS, "name": f"item {ROWS}", "qty": ROWS, "price": ROWS * 1.5,
                         "done": False, "notes": None}  # fmt: skip
     assert order_keys(doc) == [str(n) for n in range(1, ROWS + 1)]
+    # logged as chunks of rows, each a whole sheet with the chunks before it: rows, their
+    # places in `order`, the columns from the first on
+    assert opened.log_rows == len(opened.logged) == 3
+    assert list(logged.updates) == list(opened.logged)
+    client = new_doc()
+    for count, chunk in zip((CHUNK, 2 * CHUNK, ROWS), opened.logged, strict=True):
+        client.apply_update(chunk)
+        assert [row["id"] for row in read_rows(client)] == list(range(1, count + 1))
+        assert read_meta(client) == read_meta(doc)
 
 
-def test_the_whole_document_is_encoded_once_until_it_changes(sqlite_url):
+def test_a_fresh_client_is_sent_the_chunks_then_the_rest_encoded_once_until_it_changes(
+    sqlite_url, monkeypatch
+):
     create_items_table(sqlite_url, rows=5)
+    monkeypatch.setattr(document, "ROW_CHUNK", 2)
     engine = create_engine(sqlite_url)
     prepare(engine)
     try:
@@ -84,11 +100,16 @@ def test_the_whole_document_is_encoded_once_until_it_changes(sqlite_url):
         schema = reflect_table(engine, "items")
     finally:
         engine.dispose()
-    document = SheetDocument("items", opened.doc, schema, no_record)
-    first = document.missing_for(b"\x00")
-    assert document.missing_for(b"\x00") is first
-    with document.edit(None) as doc:
+    sheet = SheetDocument(
+        "items", opened.doc, schema, no_record, opened.logged, opened.logged_state
+    )
+    first = sheet.missing_for(b"\x00")
+    assert first[:-1] == list(opened.logged) and len(first) == 4  # three chunks, the rest
+    assert sheet.missing_for(b"\x00")[-1] is first[-1]
+    with sheet.edit(None) as doc:
         doc.get("rows", type=Map).get("1")["name"] = "changed"
     after = new_doc()
-    after.apply_update(document.missing_for(b"\x00"))
+    for update in sheet.missing_for(b"\x00"):
+        after.apply_update(update)
+    assert read_rows(after) == read_rows(opened.doc)
     assert read_rows(after)[0]["name"] == "changed"

@@ -3,7 +3,8 @@
 From the first open on, the log is the document's source and the persistence worker writes
 the table. The first open streams the table under the sheet's lock: each chunk of rows goes
 into the document and into the record of the worker's last written state, in the same
-transaction as the document's first log row, so the whole table is never held beside it.
+transaction as the document's first log rows (a chunk of rows each, `populate`), so the whole
+table is never held beside it.
 Later opens repair the document (its columns and table follow the database, `order` lists
 each row once) with server edits logged at once. Blocking: run it in a thread; the `Doc` it
 returns is the one the room serves, not a copy: at 200,000 rows a second document would cost
@@ -11,7 +12,7 @@ returns is the one the room serves, not a copy: at 200,000 rows a second documen
 """
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
@@ -39,8 +40,10 @@ class OpenedSheet:
     schema: TableSchema
     repair: bytes = b""  # what loading changed, logged: for processes that have it open
     built: bool = False  # from the table just now, the record written from the same read
-    logged_state: bytes = b"\x00"  # the state vector of the log rows it was loaded from
-    encoded: bytes | None = None  # the whole document as an update, when it was made anyway
+    # The log rows it was loaded from (or built as), and their state vector: a fresh client's
+    # first sync starts with them, as they are, before what the document holds beyond them.
+    logged: tuple[bytes, ...] = ()
+    logged_state: bytes = b"\x00"
 
 
 class SheetStore:
@@ -60,18 +63,22 @@ class SheetStore:
             logged = self.update_log.load(sheet, conn)  # another process may have been first
             if logged is not None:
                 doc = logged.document()
-                return OpenedSheet(doc, logged.rows, schema, logged_state=doc.get_state())
+                state = doc.get_state()
+                return OpenedSheet(
+                    doc, logged.rows, schema, logged=logged.updates, logged_state=state
+                )
+            doc = new_doc()
             rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
-            doc = _document(schema, rows)
-            encoded = doc.get_update()
-            self.update_log.append({sheet: encoded}, conn)
-        return OpenedSheet(doc, 1, schema, built=True, encoded=encoded)
+            chunks = tuple(populate(doc, schema, rows))
+            self.update_log.append_rows([(sheet, chunk) for chunk in chunks], conn)
+        state = doc.get_state()
+        return OpenedSheet(doc, len(chunks), schema, built=True, logged=chunks, logged_state=state)
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
         """The logged document after `load_repair`, whose edits are logged before anyone
         sees them; the record of written rows follows the same columns and table."""
         doc = logged.document()
-        logged_state = doc.get_state()
+        state = doc.get_state()
         edits: list[bytes] = []
         subscription = doc.observe(lambda event: edits.append(event.update))
         try:
@@ -79,7 +86,7 @@ class SheetStore:
         finally:
             doc.unobserve(subscription)
         if not edits:
-            return OpenedSheet(doc, logged.rows, schema, logged_state=logged_state)
+            return OpenedSheet(doc, logged.rows, schema, logged=logged.updates, logged_state=state)
         with self.engine.begin() as conn:
             table_record.lock_sheet(conn, sheet)
             repaired = merge(edits)
@@ -87,7 +94,9 @@ class SheetStore:
             if repair.rows_changed:
                 _follow_record(conn, sheet, schema, repair)
         log.info("sheet %s: on load, %s", sheet, repair.summary())
-        return OpenedSheet(doc, logged.rows + 1, schema, repaired, logged_state=logged_state)
+        return OpenedSheet(
+            doc, logged.rows + 1, schema, repaired, logged=logged.updates, logged_state=state
+        )
 
     def recorded_rows(self, sheet: str, keys: set[str]) -> RecordLookup:
         """Rows as the table last held them (written to it or read from it), and the keys of
@@ -102,7 +111,9 @@ class SheetStore:
         if logged is not None:
             return logged.update
         schema = reflect_table(self.engine, table)
-        return _document(schema, fetch_rows(self.engine, schema)).get_update()
+        doc = new_doc()
+        populate(doc, schema, fetch_rows(self.engine, schema))
+        return doc.get_update()
 
 
 def _table_rows(engine: sa.Engine, schema: TableSchema) -> load_repair.TableRows:
@@ -127,13 +138,6 @@ def _follow_record(conn: sa.Connection, sheet: str, schema: TableSchema, repair:
         if cells != row.cells:
             changed[key] = RecordedRow(row.pk, cells)
     table_record.write(conn, sheet, changed, new=set())
-
-
-def _document(schema: TableSchema, rows: Iterable[dict[str, Scalar]]) -> Doc:
-    """The document a sheet starts from: its table's rows."""
-    doc = new_doc()
-    populate(doc, schema, rows)
-    return doc
 
 
 def _recording(

@@ -1,9 +1,9 @@
 """The durable update log: every change to every sheet document, in SQL.
 
 A sheet's document is the merge of its log rows. Writers append merged batches; compaction
-replaces a sheet's rows with one garbage-collected update of them (`compaction`) in one
-transaction, deleting only the rows it read, so a concurrent append by another process is never
-lost. All calls block: run them in a thread.
+replaces a sheet's rows with one garbage-collected update of them (`compaction`), after the
+chunks the sheet was built in, in one transaction, deleting only the rows it read, so a
+concurrent append by another process is never lost. All calls block: run them in a thread.
 """
 
 from contextlib import AbstractContextManager, nullcontext
@@ -68,12 +68,18 @@ class UpdateLog:
 
     def append(self, batches: dict[str, bytes], conn: Connection | None = None) -> None:
         """Appends one merged update per sheet, all in one transaction (the caller's, if given)."""
+        self.append_rows(list(batches.items()), conn)
+
+    def append_rows(self, rows: list[tuple[str, bytes]], conn: Connection | None = None) -> None:
+        """Appends (sheet, update) rows in this order, in one transaction (the caller's, if
+        given)."""
         with _transaction(self.engine, conn) as conn:
-            conn.execute(updates.insert(), [{"sheet": s, "data": d} for s, d in batches.items()])
+            conn.execute(updates.insert(), [{"sheet": s, "data": d} for s, d in rows])
 
     def compact(self, sheet: str) -> int:
         """Replaces the sheet's rows with one update of the document they make, without the
-        content of overwritten and deleted values; returns how many rows it replaced."""
+        content of overwritten and deleted values, after the chunks it was built in while
+        they are worth keeping (`compaction`); returns how many rows it replaced."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(updates.c.id, updates.c.data)
@@ -83,10 +89,11 @@ class UpdateLog:
             ).all()
             if len(rows) < 2:
                 return len(rows)
-            snapshot = compacted([bytes(row.data) for row in rows])
-            conn.execute(updates.delete().where(updates.c.id.in_([row.id for row in rows])))
-            conn.execute(updates.insert().values(sheet=sheet, data=snapshot))
-        return len(rows)
+            result = compacted([bytes(row.data) for row in rows])
+            replaced = [row.id for row in rows[result.kept :]]
+            conn.execute(updates.delete().where(updates.c.id.in_(replaced)))
+            conn.execute(updates.insert().values(sheet=sheet, data=result.rest))
+        return len(replaced)
 
 
 def _connection(engine: sa.Engine, conn: Connection | None) -> AbstractContextManager[Connection]:

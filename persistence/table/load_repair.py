@@ -15,10 +15,10 @@ from pycrdt import Array, Doc, Map
 
 from persistence.document import (
     ORDER,
-    ORDER_CHUNK,
     REFUSALS,
     ROWS,
     Scalar,
+    append_order,
     order_keys,
     publish_meta,
     read_meta,
@@ -154,7 +154,4 @@ def _replace_rows(doc: Doc, table: TableRows) -> None:
         del order[0 : len(order)]
         for key in list(refusals):
             del refusals[key]
-    keys = list(table)
-    for start in range(0, len(keys), ORDER_CHUNK):  # as populate does, for speed
-        with doc.transaction():
-            order.extend(keys[start : start + ORDER_CHUNK])
+    append_order(doc, list(table))

@@ -66,10 +66,8 @@ class Room:
         document: SheetDocument,
         merge_window: float,
         traffic: Traffic | None = None,
-        logged_state: bytes = b"\x00",
     ) -> None:
         self.document = document
-        self._logged_state = logged_state  # what a client sent the log while loading has
         self.name = document.name
         self.connections: set[Connection] = set()
         self._by_origin: dict[Client, Connection] = {}  # who made an update, to skip it
@@ -90,7 +88,7 @@ class Room:
         step1 = sync_message(YSyncMessageType.SYNC_STEP1, self.document.state_vector())
         self._send([connection], encode_frame(step1), update=False)
         if connection.sent_log:  # its state vector was read: it has the log, the rest is due
-            self._answer(connection, self.document.missing_for(self._logged_state))
+            self._answer(connection, [self.document.beyond_log()])
         present = self._presence.live()
         if present:
             self._send([connection], encode_frame(encode_awareness(present)), update=False)
@@ -216,11 +214,15 @@ class Room:
         if receivers:
             self._send(receivers, encode_frame(encode([item for _, item in items])), update)
 
-    def _answer(self, connection: Connection, missing: bytes) -> None:
-        """Sends a client what its state vector lacks (sync step 2)."""
-        frame = encode_frame(sync_message(YSyncMessageType.SYNC_STEP2, missing))
-        connection.send_sync(frame)
-        self.traffic.sent(frame, 1)
+    def _answer(self, connection: Connection, missing: list[bytes]) -> None:
+        """Sends a client what its state vector lacks: updates, the last as the answer (sync
+        step 2), after which it counts itself synced."""
+        last = len(missing) - 1
+        for n, update in enumerate(missing):
+            kind = YSyncMessageType.SYNC_STEP2 if n == last else YSyncMessageType.SYNC_UPDATE
+            frame = encode_frame(sync_message(kind, update))
+            connection.send_sync(frame)
+            self.traffic.sent(frame, 1)
 
     def _send(self, connections: list[Connection], frame: bytes, update: bool) -> None:
         for connection in connections:
@@ -232,7 +234,7 @@ def _nowhere(entries: list[AwarenessEntry]) -> None:
     return None
 
 
-def _client_input(read: Callable[[bytes], bytes], payload: bytes, what: str) -> bytes:
+def _client_input(read: Callable[[bytes], list[bytes]], payload: bytes, what: str) -> list[bytes]:
     try:
         return read(payload)
     except BaseException as exc:

@@ -242,8 +242,10 @@ class Rooms:
         async def read_record(keys: set[str]) -> RecordLookup:
             return await asyncio.to_thread(self.store.recorded_rows, name, keys)
 
-        document = SheetDocument(name, loaded.doc, loaded.schema, read_record, loaded.encoded)
-        room = Room(document, self.merge_window, self.traffic[name], loaded.logged_state)
+        document = SheetDocument(
+            name, loaded.doc, loaded.schema, read_record, loaded.logged, loaded.logged_state
+        )
+        room = Room(document, self.merge_window, self.traffic[name])
         document.hooks = Hooks(
             broadcast=room.broadcast,
             log=lambda update, origin: self._log(name, update, origin),
