@@ -2,13 +2,16 @@
 only and given the rest once they are painted (client/web/src/tabulator/binding.js). What
 happens between the two must not show: edits made then, in the grid or the document, and rows
 added or deleted then, are each shown once, and every row ends up there in the document's order
-with the document's values."""
+with the document's values. A new tab is built from the first chunk the server sends, and given
+every row once the last has come."""
 
 from __future__ import annotations
 
 from playwright.async_api import expect
 from sheetpage import PAGE_ONLY, SheetPage
 from tables import create_items_table
+
+from persistence.document import ROW_CHUNK
 
 pytestmark = PAGE_ONLY
 
@@ -79,3 +82,51 @@ async def test_rows_edited_added_or_deleted_before_every_row_is_in_the_grid(
     await a.expect_text("1", "name", "typed early")
     await a.wait_value("1", "name", "typed early")
     await expect(a.page.get_by_role("grid")).to_have_attribute("aria-rowcount", str(ROWS + 1))
+
+
+CHUNKS = 2 * ROW_CHUNK + 500  # three chunks of rows, as the server builds and sends them
+
+# Before the page's scripts run: records what the grid held when it was built (from the
+# document's first change, in the same call: the binding subscribed first) and counts the
+# grid's reloads of every row.
+AS_CHUNKS_ARRIVE = """Object.defineProperty(window, "cellsync", {
+  configurable: true,
+  set(page) {
+    Object.defineProperty(window, "cellsync", { value: page, writable: true, configurable: true });
+    window.reloads = 0;
+    const unsubscribe = page.connection.changes.subscribe(() => {
+      const grid = page.grid;
+      if (!grid.built || window.built) return;
+      window.built = {
+        inSheet: page.connection.sheet.keys().length,
+        inGrid: grid.shown.length,
+        synced: page.connection.provider.synced,
+      };
+      const replaceData = grid.table.replaceData.bind(grid.table);
+      grid.table.replaceData = (...args) => {
+        window.reloads += 1;
+        return replaceData(...args);
+      };
+      unsubscribe();
+    });
+  },
+});"""
+
+
+async def test_a_new_tab_shows_the_first_chunk_and_takes_every_row_once_the_last_has_come(
+    database_url, server_factory, browser
+):
+    create_items_table(database_url, rows=CHUNKS, name="many")
+    server = await server_factory({"many": "many"})
+    context = await browser.new_context(viewport={"width": 1200, "height": 700})
+    await context.add_init_script(AS_CHUNKS_ARRIVE)
+    a = await SheetPage.open(context, server.http, "many", "Ada")
+    await a.page.wait_for_function(
+        "(count) => window.cellsync.grid.table.getDataCount('active') === count", arg=CHUNKS
+    )
+    built = await a.page.evaluate("() => window.built")
+    assert built == {"inSheet": ROW_CHUNK, "inGrid": 100, "synced": False}, built
+    assert await a.page.evaluate("() => window.reloads") == 1  # not one per chunk
+    shown = await a.page.evaluate(GRID_AND_DOCUMENT)
+    assert shown["grid"] == shown["sheet"]
+    assert [key for key, _ in shown["grid"]] == [str(i) for i in range(1, CHUNKS + 1)]

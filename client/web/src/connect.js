@@ -66,6 +66,12 @@ export class SheetConnection {
     this.changes = new ChangeFeed(sheet);
     this.status = new ConnectionStatus(sheet, provider, pendingKey);
     this.presence = new Presence(provider.awareness, user.name);
+    // A new tab's document holds nothing until its first sync, which a server sends a big
+    // sheet's rows in chunks of (see `arriving`).
+    this.firstSync = sheet.columns().length === 0;
+    provider.on("sync", (synced) => {
+      if (synced) this.firstSync = false;
+    });
     // A socket can take minutes to notice that the network is gone: trust the browser. A
     // refused connection stays closed.
     this.onOffline = () => provider.disconnect();
@@ -74,6 +80,11 @@ export class SheetConnection {
     };
     window.addEventListener("offline", this.onOffline);
     window.addEventListener("online", this.onOnline);
+  }
+
+  /** Whether the rows of a new tab's first sync are still arriving from the server. */
+  get arriving() {
+    return this.firstSync && this.provider.wsconnected;
   }
 
   /** Resolves when the document has synced with the server. */

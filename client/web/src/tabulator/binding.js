@@ -18,7 +18,9 @@ import { GridView } from "./view.js";
 const BULK_ADD = 500;
 // The grid is first built with the sheet's first rows only (a screenful and more), and given
 // every row once those are painted: building all of a 100,000-row sheet's grid rows took
-// ~0.45 s before the first paint.
+// ~0.45 s before the first paint. A new tab's grid is built from the first chunk of rows the
+// server sends, and given every row once the last has come: giving it each chunk's rows would
+// rebuild every grid row at each chunk.
 const FIRST_ROWS = 100;
 
 /** Shows `connection` (from connectSheet) in `element` with `Tabulator` (TabulatorFull). */
@@ -87,11 +89,24 @@ export class TabulatorBinding extends GridBinding {
       this.element.dataset.ready = "true";
       this.resolveReady(this);
       if (this.partial) afterPaint(() => this.showEveryRow());
+      this.followArrival();
     });
     // Not at once: the editor's value is set in the grid after it closes.
     onEditorClosed(this.table, () => setTimeout(() => this.showEveryRow()));
     this.table.on("cellEdited", (cell) => this.onCellEdited(cell));
     this.table.on("rangeChanged", () => this.onSelection());
+  }
+
+  /** Shows every row once a first sync's last chunk has come, or its connection is gone. */
+  followArrival() {
+    const provider = this.connection.provider;
+    const arrived = () => this.showEveryRow();
+    provider.on("sync", arrived);
+    provider.on("status", arrived);
+    this.unsubscribe.push(() => {
+      provider.off("sync", arrived);
+      provider.off("status", arrived);
+    });
   }
 
   /** A user edit in the grid. API updates never fire cellEdited, and the flag guards against
@@ -146,11 +161,12 @@ export class TabulatorBinding extends GridBinding {
     }
   }
 
-  /** Gives the grid every row of the sheet, once the first ones are painted (`build`) and no
-   * editor is open (replacing the data would close it): rows added, removed or edited
-   * meanwhile are read from the document as it is now. A no-op once every row is shown. */
+  /** Gives the grid every row of the sheet, once the first ones are painted (`build`), no
+   * editor is open (replacing the data would close it) and no first sync's rows are still
+   * arriving: rows added, removed or edited meanwhile are read from the document as it is now.
+   * A no-op once every row is shown. */
   showEveryRow() {
-    if (this.partial && !isEditing(this.table)) this.syncRows(true);
+    if (this.partial && !isEditing(this.table) && !this.connection.arriving) this.syncRows(true);
   }
 
   /** Adds and removes grid rows to match the document's `order` (`reload`: in one
