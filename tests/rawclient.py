@@ -47,6 +47,7 @@ class RawClient:
             message = parse_message(frame)
             if message.kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
                 self.doc.apply_update(message.payload)
+            if message.kind is MessageKind.SYNC_STEP2:  # the answer: updates may come before
                 self.synced.set()
 
     async def send(self, data: bytes | str) -> None:

@@ -23,8 +23,11 @@ from server.websocket.transport import encode_frame
 log = logging.getLogger(__name__)
 
 # How long a load waits for the log to reach the waiting clients' sockets before it applies
-# the log itself: applying holds the GIL, so the event loop could not send meanwhile.
+# the log itself, when a row is big (`BIG_ROW`): applying a row holds the GIL, ~0.05 s per MB,
+# so the event loop could not send meanwhile. Between smaller rows (the chunks a sheet was
+# built in) the loop sends while the load goes on, and the clients apply them meanwhile.
 PATIENCE = 5.0
+BIG_ROW = 8 * 2**20
 
 
 class EarlySync:
@@ -44,8 +47,8 @@ class EarlySync:
             self._waiting.pop(name, None)
 
     async def send(self, name: str, logged: LoggedDocument, traffic: Traffic) -> None:
-        """Sends the log rows, as updates, to the fresh clients waiting for the sheet, and
-        waits for them to reach their sockets, up to `PATIENCE` seconds."""
+        """Sends the log rows, as updates, to the fresh clients waiting for the sheet; if one
+        is big, waits for them to reach their sockets, up to `PATIENCE` seconds."""
         waiting = self._waiting.pop(name, set())
         if not waiting:
             return
@@ -57,8 +60,10 @@ class EarlySync:
             traffic.sent(frame, len(waiting))
         for connection in waiting:
             connection.sent_log = True
+        log.info("sheet %s: its log sent to %d clients while it loads", name, len(waiting))
+        if max(len(row) for row in logged.updates) <= BIG_ROW:
+            return
         drains = [asyncio.ensure_future(connection.drained()) for connection in waiting]
         _, late = await asyncio.wait(drains, timeout=PATIENCE)
         for drain in late:
             drain.cancel()
-        log.info("sheet %s: its log sent to %d clients while it loads", name, len(waiting))
