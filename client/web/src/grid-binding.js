@@ -32,6 +32,19 @@ export class GridBinding {
     if (this.sheet.columns().length) this.build();
   }
 
+  /** Calls `then` whenever a new tab's first sync may have all arrived: a server sends a big
+   * sheet in chunks, and a grid built from the first takes the rest at once, not chunk by
+   * chunk (`connection.arriving` says whether more are coming). */
+  followArrival(then) {
+    const provider = this.connection.provider;
+    provider.on("sync", then);
+    provider.on("status", then);
+    this.unsubscribe.push(() => {
+      provider.off("sync", then);
+      provider.off("status", then);
+    });
+  }
+
   /** Before the first sync there is nothing to show: the grid is built with the columns. */
   onChange(change) {
     if (this.built) this.apply(change);

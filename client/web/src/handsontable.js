@@ -11,6 +11,8 @@ import { toCell } from "./values.js";
 export const SOURCE = "cellsync";
 const IGNORED_SOURCES = new Set([SOURCE, "loadData", "updateData"]);
 const TYPES = { integer: "numeric", number: "numeric", decimal: "numeric", boolean: "checkbox" };
+// Structural changes adding more rows than this reload the data instead of adding row by row.
+const BULK_ADD = 500;
 
 /** Shows `connection` (from connectSheet) in `element` with your `Handsontable`. `settings`
  * are passed on to Handsontable (licenseKey is required by Handsontable). */
@@ -66,6 +68,9 @@ export class HandsontableBinding extends GridBinding {
     });
     this.element.dataset.ready = "true";
     this.resolveReady(this);
+    this.followArrival(() => {
+      if (!this.connection.arriving) this.hot.batch(() => this.syncRows());
+    });
   }
 
   setShown(keys) {
@@ -140,7 +145,7 @@ export class HandsontableBinding extends GridBinding {
   apply(change) {
     this.hot.batch(() => {
       if (change.columns) this.rebuildColumns();
-      if (change.structure) this.syncRows();
+      if (change.structure && !this.connection.arriving) this.syncRows();
       const cells = [];
       for (const [key, columns] of change.cells) {
         const row = this.sheet.rows.get(key);
@@ -159,14 +164,16 @@ export class HandsontableBinding extends GridBinding {
     });
   }
 
-  /** Adds and removes grid rows to match the document's `order`; reloads on a reorder. */
+  /** Adds and removes grid rows to match the document's `order`; reloads on a reorder or
+   * many rows added. */
   syncRows() {
     const keys = this.sheet.keys();
     const keySet = new Set(keys);
     const shownSet = new Set(this.shown);
     const retained = this.shown.filter((key) => keySet.has(key));
     const retainedNew = keys.filter((key) => shownSet.has(key));
-    if (retained.some((key, i) => key !== retainedNew[i])) {
+    const added = keys.length - retainedNew.length;
+    if (added > BULK_ADD || retained.some((key, i) => key !== retainedNew[i])) {
       this.setShown(keys);
       this.hot.updateData(keys.map((key) => this.rowData(key)), SOURCE);
       return;

@@ -89,24 +89,12 @@ export class TabulatorBinding extends GridBinding {
       this.element.dataset.ready = "true";
       this.resolveReady(this);
       if (this.partial) afterPaint(() => this.showEveryRow());
-      this.followArrival();
+      this.followArrival(() => this.showEveryRow());
     });
     // Not at once: the editor's value is set in the grid after it closes.
     onEditorClosed(this.table, () => setTimeout(() => this.showEveryRow()));
     this.table.on("cellEdited", (cell) => this.onCellEdited(cell));
     this.table.on("rangeChanged", () => this.onSelection());
-  }
-
-  /** Shows every row once a first sync's last chunk has come, or its connection is gone. */
-  followArrival() {
-    const provider = this.connection.provider;
-    const arrived = () => this.showEveryRow();
-    provider.on("sync", arrived);
-    provider.on("status", arrived);
-    this.unsubscribe.push(() => {
-      provider.off("sync", arrived);
-      provider.off("status", arrived);
-    });
   }
 
   /** A user edit in the grid. API updates never fire cellEdited, and the flag guards against
