@@ -54,14 +54,21 @@ GRID_AND_DOCUMENT = """() => {
 }"""
 
 
+async def open_big_sheet(
+    database_url, server_factory, browser, rows: int, init_script: str
+) -> SheetPage:
+    """A new tab on a sheet of `rows` items, `init_script` run before the page's own."""
+    create_items_table(database_url, rows=rows, name="many")
+    server = await server_factory({"many": "many"})
+    context = await browser.new_context(viewport={"width": 1200, "height": 700})
+    await context.add_init_script(init_script)
+    return await SheetPage.open(context, server.http, "many", "Ada", wait=False)
+
+
 async def test_rows_edited_added_or_deleted_before_every_row_is_in_the_grid(
     database_url, server_factory, browser
 ):
-    create_items_table(database_url, rows=ROWS, name="many")
-    server = await server_factory({"many": "many"})
-    context = await browser.new_context(viewport={"width": 1200, "height": 700})
-    await context.add_init_script(WHILE_FIRST_ROWS)
-    a = await SheetPage.open(context, server.http, "many", "Ada", wait=False)
+    a = await open_big_sheet(database_url, server_factory, browser, ROWS, WHILE_FIRST_ROWS)
     await a.page.wait_for_function("() => window.early")
     early = await a.page.evaluate("() => window.early")
     assert early["drawn"] and 0 < early["inGrid"] < early["inSheet"] == ROWS, early
@@ -116,11 +123,8 @@ AS_CHUNKS_ARRIVE = """Object.defineProperty(window, "cellsync", {
 async def test_a_new_tab_shows_the_first_chunk_and_takes_every_row_once_the_last_has_come(
     database_url, server_factory, browser
 ):
-    create_items_table(database_url, rows=CHUNKS, name="many")
-    server = await server_factory({"many": "many"})
-    context = await browser.new_context(viewport={"width": 1200, "height": 700})
-    await context.add_init_script(AS_CHUNKS_ARRIVE)
-    a = await SheetPage.open(context, server.http, "many", "Ada")
+    a = await open_big_sheet(database_url, server_factory, browser, CHUNKS, AS_CHUNKS_ARRIVE)
+    await a.wait_ready()
     await a.page.wait_for_function(
         "(count) => window.cellsync.grid.table.getDataCount('active') === count", arg=CHUNKS
     )
