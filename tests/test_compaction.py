@@ -84,7 +84,7 @@ def test_compaction_keeps_the_chunks_a_sheet_was_built_in_while_they_are_most_of
 ):
     migrate.prepare(engine)
     log = UpdateLog(engine)
-    monkeypatch.setattr(document, "ROW_CHUNK", 2)
+    monkeypatch.setattr(document, "CHUNK_CELLS", 4)  # 2 rows of 2 columns
     schema = TableSchema(
         table="things",
         pk="id",

@@ -21,6 +21,7 @@ from persistence.table.schema import reflect_table
 from server.sheets.sheet_document import SheetDocument
 
 CHUNK = 100
+COLUMNS = 6  # of the items table
 ROWS = 2 * CHUNK + 7  # more than two chunks, and a last one that is not full
 
 
@@ -36,7 +37,7 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
     prepare(engine)
     monkeypatch.setattr(sheet_store, "RECORD_CHUNK", CHUNK)
     monkeypatch.setattr(table_rows, "FETCH_BATCH", CHUNK)
-    monkeypatch.setattr(document, "ROW_CHUNK", CHUNK)
+    monkeypatch.setattr(document, "CHUNK_CELLS", CHUNK * COLUMNS)
     fetched = 0
     fetch = sheet_store.fetch_rows
 
@@ -92,7 +93,7 @@ def test_a_fresh_client_is_sent_the_chunks_then_the_rest_encoded_once_until_it_c
     sqlite_url, monkeypatch
 ):
     create_items_table(sqlite_url, rows=5)
-    monkeypatch.setattr(document, "ROW_CHUNK", 2)
+    monkeypatch.setattr(document, "CHUNK_CELLS", 2 * COLUMNS)
     engine = create_engine(sqlite_url)
     prepare(engine)
     try:

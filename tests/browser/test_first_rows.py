@@ -11,7 +11,7 @@ from playwright.async_api import expect
 from sheetpage import PAGE_ONLY, SheetPage
 from tables import create_items_table
 
-from persistence.document import ROW_CHUNK
+from persistence.document import chunk_rows
 
 pytestmark = PAGE_ONLY
 
@@ -91,7 +91,8 @@ async def test_rows_edited_added_or_deleted_before_every_row_is_in_the_grid(
     await expect(a.page.get_by_role("grid")).to_have_attribute("aria-rowcount", str(ROWS + 1))
 
 
-CHUNKS = 2 * ROW_CHUNK + 500  # three chunks of rows, as the server builds and sends them
+FIRST_CHUNK = chunk_rows(6)  # rows per chunk of the items table, as the server builds them
+CHUNKS = 2 * FIRST_CHUNK + 500  # three chunks
 
 # Before the page's scripts run: records what the grid held when it was built (from the
 # document's first change, in the same call: the binding subscribed first) and counts the
@@ -129,7 +130,7 @@ async def test_a_new_tab_shows_the_first_chunk_and_takes_every_row_once_the_last
         "(count) => window.cellsync.grid.table.getDataCount('active') === count", arg=CHUNKS
     )
     built = await a.page.evaluate("() => window.built")
-    assert built == {"inSheet": ROW_CHUNK, "inGrid": 100, "synced": False}, built
+    assert built == {"inSheet": FIRST_CHUNK, "inGrid": 100, "synced": False}, built
     assert await a.page.evaluate("() => window.reloads") == 1  # not one per chunk
     shown = await a.page.evaluate(GRID_AND_DOCUMENT)
     assert shown["grid"] == shown["sheet"]
