@@ -41,7 +41,7 @@ def compacted(rows: list[bytes]) -> Compacted:
         doc.apply_update(row)
     state = doc.get_state()
     whole = doc.get_update()
-    beyond = doc.get_update(built_state)
+    beyond = doc.get_update(built_state) if built else whole
     del doc
     kept = built
     if sum(len(row) for row in rows[:built]) + len(beyond) > CHUNKS_KEPT_WHILE * len(whole):
@@ -63,9 +63,8 @@ def _built_chunks(rows: list[bytes]) -> int:
             return count
         header.read_var_uint()  # how many structs
         row_client, start = header.read_var_uint(), header.read_var_uint()
-        if (client is None and start != 0) or (client is not None and row_client != client):
-            return count
-        if start <= clock:
+        first = client is None
+        if start <= clock or (start != 0 if first else row_client != client):
             return count
         client, clock = row_client, start
     return len(rows)

@@ -91,6 +91,8 @@ class UpdateLog:
                 return len(rows)
             result = compacted([bytes(row.data) for row in rows])
             replaced = [row.id for row in rows[result.kept :]]
+            if not replaced:  # nothing but the chunks it was built in
+                return 0
             conn.execute(updates.delete().where(updates.c.id.in_(replaced)))
             conn.execute(updates.insert().values(sheet=sheet, data=result.rest))
         return len(replaced)
