@@ -103,6 +103,10 @@ async def test_status_shows_the_lag_then_the_flush_and_refusals(server_factory, 
         "database_reason": None,
         "stuck_rows": 0,
         "last_error": None,
+        "table_watched": None,
+        "last_compared": None,
+        "compared_every_s": None,
+        "table_comparisons": 0,
     }
     async with open_sheet(server.url, "items") as sheet:
         sheet.set("3", "qty", 33)

@@ -12,6 +12,7 @@ returns is the one the room serves, not a copy: at 200,000 rows a second documen
 """
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -39,7 +40,9 @@ class OpenedSheet:
     log_rows: int
     schema: TableSchema
     repair: bytes = b""  # what loading changed, logged: for processes that have it open
-    built: bool = False  # from the table just now, the record written from the same read
+    # Built from the table just now, in that many seconds (the record written from the same
+    # read); None when it came from the log.
+    built_in: float | None = None
     # The log rows it was loaded from (or built as), and their state vector: a fresh client's
     # first sync starts with them, as they are, before what the document holds beyond them.
     logged: tuple[bytes, ...] = ()
@@ -67,12 +70,16 @@ class SheetStore:
                 return OpenedSheet(
                     doc, logged.rows, schema, logged=logged.updates, logged_state=state
                 )
+            started = time.monotonic()
             doc = new_doc()
             rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
             chunks = tuple(populate(doc, schema, rows))
             self.update_log.append_rows([(sheet, chunk) for chunk in chunks], conn)
+        built_in = time.monotonic() - started
         state = doc.get_state()
-        return OpenedSheet(doc, len(chunks), schema, built=True, logged=chunks, logged_state=state)
+        return OpenedSheet(
+            doc, len(chunks), schema, built_in=built_in, logged=chunks, logged_state=state
+        )
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
         """The logged document after `load_repair`, whose edits are logged before anyone

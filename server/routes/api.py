@@ -123,15 +123,15 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
 
     async def status(request: Request, name: str) -> Response:
         lag = rooms.table_sync.lag(name)
+        reads = rooms.table_sync.table_reads(name)
         written, refused, flushed_at = metrics.flush_totals(name)
-        last_flush = None if flushed_at is None else datetime.fromtimestamp(flushed_at, UTC)
         return JSONResponse(
             {
                 "sheet": name,
                 "loaded": rooms.live(name) is not None,
                 "pending_rows": lag.pending_rows if lag is not None else 0,
                 "lag_seconds": lag.lag_seconds if lag is not None else 0.0,
-                "last_flush": last_flush.isoformat() if last_flush is not None else None,
+                "last_flush": _iso(flushed_at),
                 "rows_written": written,
                 "refusals": refused,
                 "database_up": rooms.health.up,
@@ -139,6 +139,10 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
                 "database_reason": rooms.health.reason() or None,
                 "stuck_rows": lag.stuck_rows if lag is not None else 0,
                 "last_error": lag.last_error if lag is not None else None,
+                "table_watched": reads.watched,
+                "last_compared": _iso(reads.last_compared),
+                "compared_every_s": reads.compared_every,
+                "table_comparisons": reads.comparisons,
             }
         )
 
@@ -164,3 +168,7 @@ def api_routes(rooms: Rooms, metrics: Metrics, policy: AccessPolicy) -> list[Bas
 
 def unknown(name: str) -> JSONResponse:
     return JSONResponse({"error": f"unknown sheet: {name[:100]}"}, status_code=404)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()

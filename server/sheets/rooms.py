@@ -257,13 +257,13 @@ class Rooms:
         self.fanout.attach(room, backlog)
         if loaded.repair:
             self.fanout.publish_logged(name, loaded.repair)
-        just_built = loaded.built
+        built_in = loaded.built_in
 
         def elected() -> None:
-            self.table_sync.attach(document, just_built)
+            self.table_sync.attach(document, built_in)
 
         self.election.stand(name, elected, lambda: self.table_sync.detach(name))
-        just_built = False  # elected later, the document and the table may have changed
+        built_in = None  # elected later, the document and the table may have changed
         log.info("sheet %s loaded (%d log rows)", name, loaded.log_rows)
         await give_back_soon()  # what the loading thread built and let go
         return room

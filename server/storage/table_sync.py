@@ -60,6 +60,16 @@ class SheetLag:
 
 
 @dataclass
+class TableReads:
+    """How the server learns of other programs' changes to a sheet's table, for /status."""
+
+    watched: bool | None  # the table reports its changes (None: not known yet)
+    last_compared: float | None  # wall-clock end of the last whole-table read, or None
+    compared_every: float | None  # an unwatched table's polls' spacing, once known
+    comparisons: int  # whole-table comparisons since the sheet was loaded
+
+
+@dataclass
 class _Reads:
     """The table's rows other programs changed, waiting to be read into the document."""
 
@@ -69,7 +79,16 @@ class _Reads:
     backoff: Backoff = field(default_factory=Backoff)
     compared_at: float = 0.0  # when the last whole-table comparison ended (monotonic)
     compare_seconds: float = 0.0  # and how long it took
+    compared_on: float | None = None  # the same end, as wall-clock time for /status
     spaced_out: bool = False  # the polls were told to wait longer (logged once)
+    every: float | None = None  # the polls' spacing, once one has run
+    comparisons: int = 0  # whole-table comparisons made (a build is not one)
+
+    def compared(self, started: float) -> None:
+        """A whole-table comparison (or read) that started at `started` ended now."""
+        self.compared_at = time.monotonic()
+        self.compare_seconds = self.compared_at - started
+        self.compared_on = time.time()
 
 
 @dataclass
@@ -116,21 +135,25 @@ class TableSync:
         self._early: dict[str, _Reads] = {}  # changes reported while a sheet loads
         self.on_write: list[Callable[[str, WriteResult, float], None]] = []
 
-    def attach(self, document: SheetDocument, just_built: bool = False) -> None:
+    def attach(self, document: SheetDocument, built_in: float | None = None) -> None:
         """Starts following a sheet's document: its edits are tracked from now on, and the
         first write (or read) starts the table's side, which finds whatever the log holds and
         the table lacks (after a crash, say); a start that fails is made again, and reported,
-        by the next one. A document `just_built` from its table, unedited, matches the record
-        written from the same read: neither is compared with the table again, only the rows
-        reported changed while it was built are read."""
+        by the next one. A document just built from its table (in `built_in` seconds),
+        unedited, matches the record written from the same read: neither is compared with the
+        table again, only the rows reported changed while it was built are read, and the
+        build counts as a whole-table comparison that took as long, which polls space out
+        from."""
         name = document.name
         schedule = WriteSchedule(self.debounce, self.max_delay, lambda: self._due(sheet))
         rows = DirtyRows(document.doc, document.schema.pk)
+        just_built = built_in is not None
         sheet = self._sheets[name] = _Sheet(document, schedule, rows, reconcile=not just_built)
         schedule.changed()
         early = self._early.pop(name, _Reads())
-        if just_built:
+        if built_in is not None:
             log.info("sheet %s: built from its table just now, not compared with it", name)
+            sheet.reads.compared(time.monotonic() - built_in)
             if early.whole_table or early.keys:
                 self.read_changes(name, None if early.whole_table else early.keys)
         else:
@@ -175,6 +198,7 @@ class TableSync:
             return
         reads = sheet.reads
         wait = reads.compare_seconds / POLL_SHARE
+        reads.every = max(interval, wait)
         if wait > interval and not reads.spaced_out:
             reads.spaced_out = True
             log.info(
@@ -223,6 +247,14 @@ class TableSync:
         rows = sheet.pending_rows + (in_flight[1] if in_flight else 0)
         age = time.monotonic() - min(oldest) if oldest else 0.0
         return SheetLag(rows, age, sheet.rows.stuck, sheet.last_refusal)
+
+    def table_reads(self, name: str) -> TableReads:
+        sheet = self._sheets.get(name)
+        if sheet is None:  # not followed here: nothing read
+            return TableReads(None, None, None, 0)
+        reads = sheet.reads
+        every = reads.every if sheet.watched is False else None
+        return TableReads(sheet.watched, reads.compared_on, every, reads.comparisons)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -351,8 +383,8 @@ class TableSync:
                         started = time.monotonic()
                         changes = await self._run(reader.collect, pks)
                         if pks is None:
-                            reads.compared_at = time.monotonic()
-                            reads.compare_seconds = reads.compared_at - started
+                            reads.compared(started)
+                            reads.comparisons += 1
                     except Exception as exc:
                         changes = None
                         self.read_changes(name, pks)
