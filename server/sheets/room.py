@@ -12,7 +12,7 @@ back from other processes through `presence_from`.
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -207,13 +207,16 @@ class Room:
         update: bool,
     ) -> None:
         """Sends each client every item but its own, encoding each distinct set once."""
-        makers = {origin for origin, _ in items}
-        for maker in makers:
-            others = [item for origin, item in items if origin is not maker]
+        makers: set[Connection] = set()
+        for maker in {origin for origin, _ in items}:
             connection = self._by_origin.get(maker) if isinstance(maker, Client) else None
-            if connection is not None and others:
+            if connection is None:
+                continue
+            makers.add(connection)
+            others = [item for origin, item in items if origin is not maker]
+            if others:
                 self._send([connection], encode_frame(encode(others)), update)
-        receivers = [c for c in self.connections if c.origin not in makers]
+        receivers = self.connections - makers  # a set difference: no Python loop over the room
         if receivers:
             self._send(receivers, encode_frame(encode([item for _, item in items])), update)
 
@@ -227,7 +230,7 @@ class Room:
             connection.send_sync(frame)
             self.traffic.sent(frame, 1)
 
-    def _send(self, connections: list[Connection], frame: bytes, update: bool) -> None:
+    def _send(self, connections: Collection[Connection], frame: bytes, update: bool) -> None:
         for connection in connections:
             connection.send(frame)
         self.traffic.sent(frame, len(connections), update)
