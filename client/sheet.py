@@ -35,7 +35,7 @@ from pycrdt import (
     handle_sync_message,
 )
 
-from persistence.document import REFUSALS, iter_rows, new_doc, new_row_key, read_meta
+from persistence.document import REFUSALS, iter_rows, new_doc, new_row_key, read_meta, row_cells
 from persistence.origins import REMOTE, Remote
 from persistence.records import integer_columns, with_integers
 
@@ -185,7 +185,7 @@ class Sheet:
 
     def row(self, key: str) -> dict[str, Any]:
         """One row's cells, read from the document now; KeyError if there is no such row."""
-        return with_integers(self._rows[key].to_py() or {}, integer_columns(self.doc))
+        return with_integers(row_cells(self._rows[key]), integer_columns(self.doc))
 
     def set(self, key: str, column: str, value: Any) -> None:
         self.update(key, {column: value})

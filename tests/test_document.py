@@ -26,6 +26,7 @@ from persistence.document import (
     publish_meta,
     read_meta,
     read_rows,
+    row_cells,
     row_key,
     to_cell,
 )
@@ -379,3 +380,14 @@ def test_fetch_rows_streams(engine, typed_table):
     rows = fetch_rows(engine, reflect_table(engine, "items"))
     assert next(rows)["price"] == 19.99
     assert [row["id"] for row in rows] == [2, 10]
+
+
+def test_row_cells_reads_what_to_py_reads_types_and_all():
+    doc = Doc()
+    rows = doc.get(ROWS, type=Map)
+    rows["1"] = Map({"qty": 3, "ratio": 3.0, "title": "x", "note": None, "active": True})
+    rows["2"] = Map({"qty": 1, "nested": Map({"a": 1})})  # only a broken client writes one
+    cells, expected = row_cells(rows["1"]), rows["1"].to_py()
+    assert cells == expected
+    assert {k: type(v) for k, v in cells.items()} == {k: type(v) for k, v in expected.items()}
+    assert row_cells(rows["2"]) == {"qty": 1, "nested": {"a": 1}}

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from pycrdt import Doc, Map, MapEvent, ReadTransaction, TransactionEvent
 
-from persistence.document import ROWS, new_doc, same
+from persistence.document import ROWS, new_doc, row_cells, same
 from persistence.origins import FROM_TABLE, table_must_follow
 from persistence.store import table_record
 from persistence.table.outcome import put_outcome
@@ -126,7 +126,7 @@ class DirtyRows:
 
     def _cells(self, key: str) -> dict[str, Any] | None:
         row = self.rows.get(key)
-        return row.to_py() if isinstance(row, Map) else None
+        return row_cells(row) if isinstance(row, Map) else None
 
     def _on_change(self, events: list, txn: ReadTransaction) -> None:
         """Runs on every transaction that touches a row (on the server, the event loop's):

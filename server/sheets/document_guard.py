@@ -16,7 +16,7 @@ from typing import Any
 
 from pycrdt import Doc, Map, MapEvent, ReadTransaction
 
-from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, same
+from persistence.document import META, REFUSALS, ROWS, from_cell, publish_meta, row_cells, same
 from persistence.origins import Client
 from persistence.refusals import is_scalar, refuse
 from persistence.store.table_record import RecordLookup
@@ -140,9 +140,7 @@ class DocumentGuard:
                 Violation(row, "", "a row must be a map of cells", value, restore)
             )
             return
-        cells = value.to_py()
-        assert cells is not None, "a map an event carries is in the document"
-        for column, cell in cells.items():
+        for column, cell in row_cells(value).items():
             self._check_cell(row, column, {"action": "add", "newValue": cell}, new_row=True)
 
     def _check_cell(self, row: str, column: str, change: dict[str, Any], new_row: bool) -> None:
