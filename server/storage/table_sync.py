@@ -79,7 +79,6 @@ class _Reads:
     backoff: Backoff = field(default_factory=Backoff)
     compared_at: float = 0.0  # when the last whole-table comparison ended (monotonic)
     compare_seconds: float = 0.0  # and how long it took
-    compared_on: float | None = None  # the same end, as wall-clock time for /status
     spaced_out: bool = False  # the polls were told to wait longer (logged once)
     every: float | None = None  # the polls' spacing, once one has run
     comparisons: int = 0  # whole-table comparisons made (a build is not one)
@@ -88,7 +87,13 @@ class _Reads:
         """A whole-table comparison (or read) that started at `started` ended now."""
         self.compared_at = time.monotonic()
         self.compare_seconds = self.compared_at - started
-        self.compared_on = time.time()
+
+    @property
+    def compared_on(self) -> float | None:
+        """When the last whole-table read ended, as wall-clock time (for /status)."""
+        if not self.compared_at:
+            return None
+        return time.time() - (time.monotonic() - self.compared_at)
 
 
 @dataclass
@@ -147,8 +152,7 @@ class TableSync:
         name = document.name
         schedule = WriteSchedule(self.debounce, self.max_delay, lambda: self._due(sheet))
         rows = DirtyRows(document.doc, document.schema.pk)
-        just_built = built_in is not None
-        sheet = self._sheets[name] = _Sheet(document, schedule, rows, reconcile=not just_built)
+        sheet = self._sheets[name] = _Sheet(document, schedule, rows, reconcile=built_in is None)
         schedule.changed()
         early = self._early.pop(name, _Reads())
         if built_in is not None:
