@@ -17,11 +17,12 @@ import contextlib
 import itertools
 import json
 import shutil
-import subprocess
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from npm_modules import ensure_npm_modules
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 SCRIPT = NODE_DIR / "sheet_client.mjs"
@@ -31,15 +32,8 @@ _SAFE_INT = 2**53
 
 
 def ensure_node_modules() -> None:
-    """Run ``npm ci`` in tests/node when its node_modules are missing (pinned by the lock file)."""
-    if all((NODE_DIR / "node_modules" / m / "package.json").exists() for m in REQUIRED_MODULES):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is not installed: cannot install tests/node dependencies")
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, stdout=subprocess.DEVNULL
-    )
+    """The Node client's packages, installed from tests/node's lock file if missing."""
+    ensure_npm_modules(NODE_DIR, REQUIRED_MODULES)
 
 
 def _encode(value: Any) -> Any:

@@ -4,26 +4,13 @@ The server serves the committed bundle, so a fresh machine needs Python only; th
 rebuilds it from the locked packages into a temporary directory and fails when it is stale.
 """
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from npm_modules import ensure_npm_modules
 
 WEB = Path(__file__).resolve().parent.parent / "client" / "web"
 DIST = WEB / "dist"
-
-
-def ensure_web_modules() -> None:
-    """`npm ci` in client/web when its node_modules are missing (pinned by the lock file)."""
-    if (WEB / "node_modules" / "esbuild" / "package.json").exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("npm is not installed: cannot rebuild client/web")
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, stdout=subprocess.DEVNULL
-    )
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -31,7 +18,7 @@ def files(directory: Path) -> dict[str, bytes]:
 
 
 def test_committed_bundle_is_up_to_date(tmp_path):
-    ensure_web_modules()
+    ensure_npm_modules(WEB, ("esbuild",))
     subprocess.run(["node", "build.mjs", str(tmp_path)], cwd=WEB, check=True)
     built, committed = files(tmp_path), files(DIST)
     assert sorted(built) == sorted(committed), "client/web/dist has other files than a build"
