@@ -4,12 +4,12 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pycrdt import Doc
+from pycrdt import Doc, Map
 
 from client.csv_import import read_rows
 from client.workspace import CommandError, Workspace
 from persistence import row_edits
-from persistence.document import iter_rows, new_doc
+from persistence.document import ROWS, iter_rows, new_doc
 from persistence.records import records_of, to_csv, to_json
 from persistence.store import snapshots
 from persistence.table.write_document import write_document
@@ -70,8 +70,12 @@ async def restore(workspace: Workspace, name: str, version: int) -> Restored:
         )
     target = new_doc()
     target.apply_update(data)
+    wanted = list(iter_rows(target))
     async with workspace.document(name, "restore") as opened:
-        edits = row_edits.matching(opened.doc, iter_rows(target), schema)
+        rows = opened.doc.get(ROWS, type=Map)
+        gone = {key for key, _ in wanted if key not in rows}
+        record = await asyncio.to_thread(workspace.store.recorded_rows, name, gone)
+        edits = row_edits.matching(opened.doc, wanted, schema, record.deleted)
         undo = None
         if edits:
             undo = await _record(workspace, name, opened.doc, f"before restoring {version}")

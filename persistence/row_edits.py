@@ -47,19 +47,30 @@ def appending(rows: Iterable[Mapping[str, Scalar]]) -> RowEdits:
 
 
 def matching(
-    doc: Doc, target: Iterable[tuple[str, Mapping[str, Scalar]]], schema: TableSchema
+    doc: Doc,
+    target: Iterable[tuple[str, Mapping[str, Scalar]]],
+    schema: TableSchema,
+    deleted: Mapping[str, Scalar] | None = None,
 ) -> RowEdits:
     """The edits that make `doc`'s rows and order equal to `target` (rows in display order).
     Primary keys are the database's: a row that exists keeps its own, and a row added again
-    gets a new one when the database generates them (the server refuses any other)."""
+    gets a new one when the database generates them (the server refuses any other), unless
+    `deleted` (the record's tombstones: row key -> the primary key it had) says the table
+    deleted that very row, which then comes back with its own, as an undo brings it back."""
     pk = schema.pk
     rows = doc.get(ROWS, type=Map)
     current = {key: row_cells(row) for key, row in rows.items() if isinstance(row, Map)}
     wanted = dict(target)
+    tombstones = deleted or {}
     edits = RowEdits(deleted=set(current) - set(wanted))
     for key, cells in wanted.items():
         if key not in current:
-            drop = pk if schema.autoincrement else None
+            comes_back = (
+                key in tombstones
+                and same(tombstones[key], cells.get(pk))
+                and not schema.pk_always_generated
+            )
+            drop = pk if schema.autoincrement and not comes_back else None
             edits.added[key] = {column: v for column, v in cells.items() if column != drop}
             continue
         changed = {

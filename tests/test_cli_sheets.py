@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from serverprocess import free_port
 from tables import create_items_table
 from test_cli import cellsync
+from test_worker import execute
 from waiting import eventually
 
 from client.sheet import open_sheet
@@ -31,9 +32,9 @@ def offline(database_url: str, *args: str):
     return cellsync(*args, "--server", no_server, env=settings(database_url))
 
 
-async def online(server, database_url: str, *args: str):
+async def online(server, database_url: str, *args: str, sheets: str = "items"):
     """The command through a running server, off the event loop so open clients keep syncing."""
-    env = settings(database_url)
+    env = settings(database_url, sheets)
     return await asyncio.to_thread(cellsync, *args, "--server", server.url, env=env)
 
 
@@ -133,12 +134,78 @@ async def test_restore_is_seen_live_and_undone_by_restoring_again(server, databa
         assert "through the running server: 1 cells set, 1 rows added, 1 deleted" in restored.stdout
         assert "to undo: cellsync restore items 2" in restored.stdout
         await sheet.wait_for(lambda s: [r["name"] for r in s.rows()] == original_names())
+        # the deleted row comes back with its own id: the table recorded its deletion
+        await sheet.wait_for(lambda s: [r["id"] for r in s.rows()] == list(range(1, 11)))
+        await eventually(
+            lambda: (
+                [(r["id"], r["name"]) for r in table_rows(database_url)]
+                == list(enumerate(original_names(), start=1))
+            ),
+            what="the table as it was",
+        )
 
         undone = await online(server, database_url, "restore", "items", "2")
         assert undone.returncode == 0, undone.stderr
         await sheet.wait_for(lambda s: any(r["_key"] == added for r in s.rows()))
         names = [r["name"] for r in sheet.rows()]
         assert names[0] == "changed" and "item 2" not in names and names[-1] == "extra"
+
+
+async def test_restore_without_a_server_brings_a_deleted_row_back_with_its_id(
+    server_factory, database_url
+):
+    server = await server_factory()
+    assert (await online(server, database_url, "snapshot", "items")).returncode == 0
+    async with open_sheet(server.url, "items") as sheet:
+        sheet.delete_row("2")
+        await eventually(lambda: 2 not in [r["id"] for r in table_rows(database_url)])
+    await server.stop()
+
+    restored = offline(database_url, "restore", "items", "1")
+    assert restored.returncode == 0, restored.stderr
+    assert "1 rows added" in restored.stdout
+    server = await server_factory()  # writes what the log holds beyond the table
+    async with open_sheet(server.url, "items") as sheet:
+        await eventually(
+            lambda: (
+                [(r["id"], r["name"]) for r in table_rows(database_url)]
+                == list(enumerate(original_names(), start=1))
+            ),
+            what="the table as it was",
+        )
+        assert sheet.row("2")["id"] == 2 and sheet.refusals() == {}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_restore_gives_an_identity_always_row_a_new_id(server_factory, database_url):
+    """`GENERATED ALWAYS AS IDENTITY` takes no id given to it: the row comes back as a new
+    row, without a refusal (the restore never sent the old id)."""
+    execute(
+        database_url,
+        "CREATE TABLE tickets (id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT)",
+        "INSERT INTO tickets (title) VALUES ('first'), ('second')",
+    )
+    server = await server_factory(sheets={"tickets": "tickets"})
+    snapshot = await online(server, database_url, "snapshot", "tickets", sheets="tickets")
+    assert snapshot.returncode == 0, snapshot.stderr
+    async with open_sheet(server.url, "tickets") as sheet:
+        sheet.delete_row("1")
+        await eventually(lambda: set(tickets(database_url)) == {2}, what="the row deleted")
+        restored = await online(server, database_url, "restore", "tickets", "1", sheets="tickets")
+        assert restored.returncode == 0, restored.stderr
+        await eventually(
+            lambda: tickets(database_url) == {2: "second", 3: "first"}, what="a new id"
+        )
+        assert sheet.refusals() == {}
+
+
+def tickets(database_url: str) -> dict[int, str]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text("SELECT id, title FROM tickets")).all())
+    finally:
+        engine.dispose()
 
 
 def test_export_round_trip(items, tmp_path):
