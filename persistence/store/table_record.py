@@ -30,7 +30,7 @@ from persistence.store.tables import record_rows, sheet_locks
 # key is a new row (the database gives it a new key where it generates them).
 TOMBSTONE_AGE = timedelta(days=7)
 
-STREAM_BATCH = 5000  # rows of the record `stream` reads at a time
+STREAM_BATCH = 5000  # rows of the record `primary_keys` reads at a time
 PAGE = 2000  # rows of a `page`: on the event loop, reading as many rows of a document takes ~16 ms
 
 _LIVE = record_rows.c.deleted_at.is_(None)
@@ -108,13 +108,17 @@ def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]
     }
 
 
-def stream(conn: Connection, sheet: str) -> Iterator[tuple[str, RecordedRow]]:
-    """Every row of the record, read a batch at a time: a comparison of the whole sheet never
-    holds the whole record (~1 KB a row as Python objects)."""
+def primary_keys(conn: Connection, sheet: str) -> Iterator[tuple[str, Any]]:
+    """The key and primary key of every row of the record, read a batch at a time: what a
+    comparison of the whole sheet needs to find the rows the table lost, without decoding
+    (nor holding) their cells."""
+    query = sa.select(record_rows.c.row_key, record_rows.c.pk).where(
+        record_rows.c.sheet == sheet, _LIVE
+    )
     # the query's option, not the connection's: its later statements must not be cursors
-    result = conn.execute(_live(sheet), execution_options={"yield_per": STREAM_BATCH})
+    result = conn.execute(query, execution_options={"yield_per": STREAM_BATCH})
     for r in result:
-        yield r.row_key, RecordedRow.from_json(r.pk, r.cells)
+        yield r.row_key, json.loads(r.pk)
 
 
 def page(conn: Connection, sheet: str, after: str | None) -> list[tuple[str, RecordedRow]]:

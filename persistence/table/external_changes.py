@@ -80,12 +80,13 @@ class ExternalReader:
             pks = [cells[self.schema.pk] for cells in table.values()]
             changes += self._settle(conn, table, table_record.read_by_pk(conn, self.sheet, pks))
             seen.update(table)
-        gone = {
-            key: row
-            for key, row in table_record.stream(conn, self.sheet)
-            if row_key(row.pk) not in seen
-        }
-        return changes + self._settle(conn, {}, gone)
+        gone = [
+            key
+            for key, pk in table_record.primary_keys(conn, self.sheet)
+            if row_key(pk) not in seen
+        ]
+        table_record.forget(conn, self.sheet, gone)
+        return changes + [ExternalChange(key, None) for key in gone]
 
     def since_written(
         self, conn: Connection, known: dict[str, RecordedRow]
