@@ -9,6 +9,7 @@ from persistence.database import create_engine
 from persistence.store import table_record
 from persistence.store.migrate import prepare
 from persistence.store.sheet_store import SheetStore
+from persistence.store.table_record import RecordedRow
 from persistence.store.update_log import UpdateLog
 from persistence.table.external_changes import ExternalReader
 from persistence.table.schema import reflect_table
@@ -44,3 +45,22 @@ def test_changes_in_every_batch_are_found(engine, monkeypatch):
     with engine.connect() as conn:
         recorded = table_record.read(conn, "items")
     assert sorted(recorded, key=int) == ["1", "3", "4", "5", "6", "7", "8", "9", "600"]
+
+
+def test_a_record_that_reads_the_same_as_the_table_is_no_change(engine):
+    """Unchanged rows are found by the record's JSON text; a record whose text differs but
+    holds the same cells (another key order, the values the document sent beside) is
+    unchanged all the same, and a changed cell under either is still found."""
+    with engine.connect() as conn:
+        recorded = table_record.read(conn, "items", ["1", "2", "3"])
+    reordered = dict(reversed(list(recorded["1"].cells.items())))
+    with_sent = RecordedRow(recorded["2"].pk, recorded["2"].cells, sent={"name": "as typed"})
+    with engine.begin() as conn:
+        table_record.write(conn, "items", {"1": RecordedRow(1, reordered), "2": with_sent}, set())
+        conn.execute(sa.text("UPDATE items SET qty = 42 WHERE id IN (2, 3)"))
+    reader = ExternalReader(engine, "items", reflect_table(engine, "items"))
+
+    changes = {change.key: change.cells for change in reader.collect()}
+
+    assert changes == {"2": {"qty": 42}, "3": {"qty": 42}}
+    assert reader.collect() == []

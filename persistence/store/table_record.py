@@ -97,6 +97,24 @@ def read_by_pk(conn: Connection, sheet: str, pks: Iterable[Any]) -> dict[str, Re
     return _select(conn, sheet, record_rows.c.pk, [_encode(pk) for pk in pks])
 
 
+def read_changed(
+    conn: Connection, sheet: str, rows: dict[str, dict[str, Any]], pk: str
+) -> tuple[dict[str, RecordedRow], set[str]]:
+    """For `rows` of the table (by row key of their primary key `pk`): the record of those it
+    holds otherwise, by row key, and the keys of those it holds exactly so. Those are found by
+    the JSON the record keeps, undecoded: a poll of an unchanged table decodes nothing."""
+    wanted = {_encode(cells[pk]): key for key, cells in rows.items()}
+    differ: dict[str, RecordedRow] = {}
+    same: set[str] = set()
+    for r in _in_chunks(conn, _live(sheet), record_rows.c.pk, list(wanted)):
+        key = wanted[r.pk]
+        if r.cells == _encode(rows[key]):
+            same.add(key)
+        else:
+            differ[r.row_key] = RecordedRow.from_json(r.pk, r.cells)
+    return differ, same
+
+
 def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]:
     """The tombstones of the given row keys: key -> the primary key the row had."""
     query = sa.select(record_rows.c.row_key, record_rows.c.pk).where(

@@ -77,9 +77,11 @@ class ExternalReader:
         result = conn.execute(sa.select(*self.columns), execution_options=batches)
         for batch in result.partitions():
             table = {row_key(cells[self.schema.pk]): cells for cells in map(self.cells, batch)}
-            pks = [cells[self.schema.pk] for cells in table.values()]
-            changes += self._settle(conn, table, table_record.read_by_pk(conn, self.sheet, pks))
             seen.update(table)
+            known, unchanged = table_record.read_changed(conn, self.sheet, table, self.schema.pk)
+            for key in unchanged:
+                del table[key]
+            changes += self._settle(conn, table, known)
         gone = [
             key
             for key, pk in table_record.primary_keys(conn, self.sheet)
