@@ -105,14 +105,14 @@ def read_changed(
     the JSON the record keeps, undecoded: a poll of an unchanged table decodes nothing."""
     wanted = {_encode(cells[pk]): key for key, cells in rows.items()}
     differ: dict[str, RecordedRow] = {}
-    same: set[str] = set()
+    unchanged: set[str] = set()
     for r in _in_chunks(conn, _live(sheet), record_rows.c.pk, list(wanted)):
         key = wanted[r.pk]
         if r.cells == _encode(rows[key]):
-            same.add(key)
+            unchanged.add(key)
         else:
             differ[r.row_key] = RecordedRow.from_json(r.pk, r.cells)
-    return differ, same
+    return differ, unchanged
 
 
 def deleted(conn: Connection, sheet: str, keys: Iterable[str]) -> dict[str, Any]:
