@@ -14,6 +14,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
@@ -136,28 +137,45 @@ def build_meta(schema: TableSchema) -> dict[str, Any]:
 
 
 def populate(doc: Doc, schema: TableSchema, rows: Iterable[Mapping[str, Scalar]]) -> list[bytes]:
-    """Fill a new, empty doc with the table's rows (before anyone observes it), `chunk_rows`
-    at a time, and return each chunk's update: its rows and their places in `order`,
-    `meta` in the first. Applied in turn, each chunk needs only those before it, so a client
-    can show the first rows before the rest has arrived, and a server applying them lets go of
-    the GIL in between."""
+    """Fill a new, empty doc with the table's rows (before anyone observes it) and return each
+    chunk's update (`built_chunks`)."""
+    return [chunk.update for chunk in built_chunks(doc, schema, rows)]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    rows: list[Mapping[str, Scalar]]
+    update: bytes  # these rows and their places in `order`; `meta` too in the first chunk
+
+
+def built_chunks(
+    doc: Doc, schema: TableSchema, rows: Iterable[Mapping[str, Scalar]], resumed: bool = False
+) -> Iterator[Chunk]:
+    """Fills a new, empty doc (or, `resumed`, one holding the chunks a stopped build made)
+    with the table's rows, `chunk_rows` at a time, yielding each chunk once it is in the doc:
+    the first open records and commits a chunk before it builds the next, so that clients get
+    it at once. Applied in turn, each chunk needs only those before it, so a client can show
+    the first rows before the rest has arrived, and a server applying them lets go of the GIL
+    in between."""
     meta, rows_map, order = _roots(doc)
-    if len(rows_map) or len(order):
+    if not resumed and (len(rows_map) or len(order)):
         raise ValueError("populate needs an empty document")
     remaining = iter(rows)
     size = chunk_rows(len(schema.columns))
-    chunks: list[bytes] = []
+    first = not resumed
     while True:
+        batch = list(islice(remaining, size))
         before = doc.get_state()
         with doc.transaction() as txn:
-            if not chunks:
+            if first:
                 _write_meta(meta, build_meta(schema))
-            keys = _insert_rows(txn, rows_map, schema, islice(remaining, size))
+            keys = _insert_rows(txn, rows_map, schema, batch)
         append_order(doc, keys)
-        if keys or not chunks:
-            chunks.append(doc.get_update(before))
+        if keys or first:
+            yield Chunk(batch, doc.get_update(before))
         if len(keys) < size:
-            return chunks
+            return
+        first = False
 
 
 def chunk_rows(columns: int) -> int:

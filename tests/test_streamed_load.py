@@ -1,7 +1,8 @@
 """A big table's first open streams: its rows go into the document and into the record of
 written rows a chunk at a time, never all held at once, and none is missed; the log holds the
-document as those chunks, each whole with the ones before it, and a fresh client is sent
-them, then what the document holds beyond them, encoded once until it changes."""
+document as those chunks, each whole with the ones before it and committed before the next is
+built, and a fresh client is sent them, then what the document holds beyond them, encoded once
+until it changes."""
 
 import sqlalchemy as sa
 from pycrdt import Map
@@ -12,9 +13,9 @@ from persistence.database import create_engine
 from persistence.document import new_doc, order_keys, read_meta, read_rows
 from persistence.store import sheet_store, table_record
 from persistence.store.migrate import prepare
-from persistence.store.sheet_store import SheetStore
+from persistence.store.sheet_store import BUILDING, SheetStore
 from persistence.store.table_record import RecordedRow, RecordLookup
-from persistence.store.tables import record_rows
+from persistence.store.tables import record_rows, updates
 from persistence.store.update_log import UpdateLog
 from persistence.table import rows as table_rows
 from persistence.table.schema import reflect_table
@@ -35,7 +36,6 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
     create_items_table(database_url, rows=ROWS)
     engine = create_engine(database_url)
     prepare(engine)
-    monkeypatch.setattr(sheet_store, "RECORD_CHUNK", CHUNK)
     monkeypatch.setattr(table_rows, "FETCH_BATCH", CHUNK)
     monkeypatch.setattr(document, "CHUNK_CELLS", CHUNK * COLUMNS)
     fetched = 0
@@ -54,10 +54,19 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
         recorded_at.append((fetched, len(rows)))
         write(conn, sheet, pk, rows)
 
+    committed_at: list[tuple[int, int, int]] = []  # (chunks handed on, logged, sheet's own)
+
+    def handed_on(chunk: bytes) -> None:
+        with engine.connect() as conn:
+            count = sa.select(sa.func.count()).select_from(updates)
+            building = conn.execute(count.where(updates.c.sheet == BUILDING + "items")).scalar()
+            own = conn.execute(count.where(updates.c.sheet == "items")).scalar()
+        committed_at.append((len(committed_at) + 1, building, own))
+
     monkeypatch.setattr(sheet_store, "fetch_rows", counting_fetch)
     monkeypatch.setattr(table_record, "write_read", noting_write)
     try:
-        opened = SheetStore(engine, UpdateLog(engine)).open("items", "items")
+        opened = SheetStore(engine, UpdateLog(engine)).open("items", "items", built=handed_on)
         logged = UpdateLog(engine).load("items")
         with engine.connect() as conn:
             recorded = conn.execute(sa.select(sa.func.count()).select_from(record_rows)).scalar()
@@ -68,6 +77,8 @@ def test_a_table_of_several_chunks_streams_into_the_document_and_the_record(
         engine.dispose()
 
     assert recorded_at == [(CHUNK, CHUNK), (2 * CHUNK, CHUNK), (ROWS, 7)]
+    # each chunk committed before it is handed on, under a name no one loads until the last
+    assert committed_at == [(1, 1, 0), (2, 2, 0), (3, 3, 0)]
     assert recorded == ROWS
     doc = opened.doc
     rows = read_rows(doc)

@@ -1,10 +1,11 @@
 """Opens a sheet's document: from the update log, or from its table the first time.
 
 From the first open on, the log is the document's source and the persistence worker writes
-the table. The first open streams the table under the sheet's lock: each chunk of rows goes
-into the document and into the record of the worker's last written state, in the same
-transaction as the document's first log rows (a chunk of rows each, `populate`), so the whole
-table is never held beside it.
+the table. The first open streams the table under the sheet's lock, a chunk of rows at a time
+(`built_chunks`): each chunk goes into the document, into the record of the worker's last
+written state and into the log, committed before the next is built and handed to the clients
+waiting for the sheet, so the whole table is never held beside the document and the first rows
+reach a client while the rest are read.
 Later opens repair the document (its columns and table follow the database, `order` lists
 each row once) with server edits logged at once. Blocking: run it in a thread; the `Doc` it
 returns is the one the room serves, not a copy: at 200,000 rows a second document would cost
@@ -13,16 +14,25 @@ returns is the one the room serves, not a copy: at 200,000 rows a second documen
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
 
 import sqlalchemy as sa
-from pycrdt import Doc
+from pycrdt import Doc, Map
 
-from persistence.document import Scalar, new_doc, populate, row_key
+from persistence.document import (
+    ROWS,
+    Scalar,
+    built_chunks,
+    new_doc,
+    order_keys,
+    populate,
+    row_cells,
+    row_key,
+)
 from persistence.store import table_record
 from persistence.store.table_record import RecordedRow, RecordLookup
+from persistence.store.tables import updates
 from persistence.store.update_log import LoggedDocument, UpdateLog, merge
 from persistence.table import load_repair
 from persistence.table.load_repair import Repair
@@ -31,7 +41,17 @@ from persistence.table.schema import TableSchema, reflect_table
 
 log = logging.getLogger(__name__)
 
-RECORD_CHUNK = 5000  # rows of the table recorded per INSERT (COPY) at the first open
+# A sheet's log rows are kept under this prefix of its name while its first open commits them
+# a chunk at a time; no sheet's name starts with a control character.
+BUILDING = "\x01building "
+
+
+def _nothing(update: bytes) -> None:
+    return None
+
+
+class SheetBuiltTwice(Exception):
+    """Another program built the sheet while this process did (SQLite only)."""
 
 
 @dataclass(frozen=True)
@@ -54,32 +74,88 @@ class SheetStore:
         self.engine = engine
         self.update_log = update_log
 
-    def open(self, sheet: str, table: str, logged: LoggedDocument | None = None) -> OpenedSheet:
+    def open(
+        self,
+        sheet: str,
+        table: str,
+        logged: LoggedDocument | None = None,
+        built: Callable[[bytes], None] = _nothing,
+    ) -> OpenedSheet:
         """The sheet's document, from its log rows (`logged`, when the caller read them
-        already) or from its table."""
+        already) or from its table; `built` is given each chunk of a first open once it is
+        committed, for the clients waiting for the sheet."""
         schema = reflect_table(self.engine, table)
         logged = logged or self.update_log.load(sheet)
-        if logged is not None:
-            return self._repaired(sheet, schema, logged)
-        with self.engine.begin() as conn:
-            table_record.lock_sheet(conn, sheet)
-            logged = self.update_log.load(sheet, conn)  # another process may have been first
-            if logged is not None:
-                doc = logged.document()
-                state = doc.get_state()
-                return OpenedSheet(
-                    doc, logged.rows, schema, logged=logged.updates, logged_state=state
-                )
-            started = time.monotonic()
-            doc = new_doc()
-            rows = _recording(fetch_rows(self.engine, schema), schema.pk, conn, sheet)
-            chunks = tuple(populate(doc, schema, rows))
-            self.update_log.append_rows([(sheet, chunk) for chunk in chunks], conn)
-        built_in = time.monotonic() - started
-        state = doc.get_state()
+        if logged is None:
+            opened = self._first_open(sheet, schema, built)
+            if opened is not None:
+                return opened
+            logged = self.update_log.load(sheet)  # a stopped build's, now finished
+            assert logged is not None
+        return self._repaired(sheet, schema, logged)
+
+    def _first_open(
+        self, sheet: str, schema: TableSchema, built: Callable[[bytes], None]
+    ) -> OpenedSheet | None:
+        """The sheet built from its table, or None when this finished a build that had
+        stopped half-way, to be loaded from the log like any sheet: the table may have changed
+        since it started, its columns too."""
+        with self.engine.connect() as lock:
+            with lock.begin():
+                # PostgreSQL: another process opening the sheet waits for the whole build
+                table_record.lock_sheet(lock, sheet)
+                logged = self.update_log.load(sheet, lock)  # another process may have been first
+                if logged is not None:
+                    doc = logged.document()
+                    state = doc.get_state()
+                    return OpenedSheet(
+                        doc, logged.rows, schema, logged=logged.updates, logged_state=state
+                    )
+                if lock.dialect.name == "postgresql":
+                    return self._built(sheet, schema, built, lock)
+            # SQLite has one writer at a time: the lock is taken again for the last step
+            with lock.begin():
+                return self._built(sheet, schema, built, lock)
+
+    def _built(
+        self, sheet: str, schema: TableSchema, built: Callable[[bytes], None], lock: sa.Connection
+    ) -> OpenedSheet | None:
+        """Builds the document from the table a chunk at a time, each chunk's rows recorded and
+        its update logged in a transaction of its own, so that a client sent a chunk is sent
+        only what is committed. The log rows go under a name no sheet has (`BUILDING`), which
+        the last step changes to the sheet's under `lock`: nobody loads a half-built sheet (a
+        record without a log loads nothing). A build that stopped half-way (its process died,
+        or its database went away) is resumed, its chunks sent first: clients may hold them."""
+        started = time.monotonic()
+        building = BUILDING + sheet
+        stopped = self.update_log.load(building)
+        doc = stopped.document() if stopped is not None else new_doc()
+        chunks = list(stopped.updates) if stopped is not None else []
+        after = None
+        if stopped is not None:
+            log.warning("sheet %s: its first open stopped after %d chunks; resuming it",
+                        sheet, len(chunks))  # fmt: skip
+            after = _last_pk(doc, schema)
+            for update in chunks:
+                built(update)
+        rows = fetch_rows(self.engine, schema, after)
+        for chunk in built_chunks(doc, schema, rows, resumed=stopped is not None):
+            with self.engine.begin() as conn:
+                table_record.write_read(conn, sheet, schema.pk, chunk.rows)
+                self.update_log.append_rows([(building, chunk.update)], conn)
+            chunks.append(chunk.update)
+            built(chunk.update)
+        if lock.dialect.name != "postgresql":
+            table_record.lock_sheet(lock, sheet)
+            if self.update_log.load(sheet, lock) is not None:
+                raise SheetBuiltTwice(f"sheet {sheet} was built by another program meanwhile")
+        _rename(lock, building, sheet)
+        if stopped is not None:
+            return None
         return OpenedSheet(
-            doc, len(chunks), schema, built_in=built_in, logged=chunks, logged_state=state
-        )
+            doc, len(chunks), schema, built_in=time.monotonic() - started, logged=tuple(chunks),
+            logged_state=doc.get_state(),
+        )  # fmt: skip
 
     def _repaired(self, sheet: str, schema: TableSchema, logged: LoggedDocument) -> OpenedSheet:
         """The logged document after `load_repair`, whose edits are logged before anyone
@@ -123,6 +199,17 @@ class SheetStore:
         return doc.get_update()
 
 
+def _last_pk(doc: Doc, schema: TableSchema) -> Scalar:
+    """The primary key of the document's last row: a build goes on from the row after it."""
+    rows = doc.get(ROWS, type=Map)
+    return row_cells(rows[order_keys(doc)[-1]])[schema.pk]
+
+
+def _rename(conn: sa.Connection, old: str, new: str) -> None:
+    """Gives log rows another sheet's name."""
+    conn.execute(updates.update().where(updates.c.sheet == old).values(sheet=new))
+
+
 def _table_rows(engine: sa.Engine, schema: TableSchema) -> load_repair.TableRows:
     return {row_key(row[schema.pk]): row for row in fetch_rows(engine, schema)}
 
@@ -145,13 +232,3 @@ def _follow_record(conn: sa.Connection, sheet: str, schema: TableSchema, repair:
         if cells != row.cells:
             changed[key] = RecordedRow(row.pk, cells)
     table_record.write(conn, sheet, changed, new=set())
-
-
-def _recording(
-    rows: Iterator[dict[str, Scalar]], pk: str, conn: sa.Connection, sheet: str
-) -> Iterator[dict[str, Scalar]]:
-    """The rows as they stream by, recorded as written a chunk at a time: the whole table is
-    never held beside the document."""
-    while chunk := list(islice(rows, RECORD_CHUNK)):
-        table_record.write_read(conn, sheet, pk, chunk)
-        yield from chunk

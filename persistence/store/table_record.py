@@ -13,7 +13,7 @@ primary key (an INSERT reused it); deleting rows drops those past their age.
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -195,7 +195,7 @@ def write(conn: Connection, sheet: str, rows: dict[str, RecordedRow], new: set[s
         )
 
 
-def write_read(conn: Connection, sheet: str, pk: str, rows: Iterable[dict[str, Any]]) -> None:
+def write_read(conn: Connection, sheet: str, pk: str, rows: Iterable[Mapping[str, Any]]) -> None:
     """Records rows as just read from the table, new to the record (a first open): `write`
     without a `RecordedRow` per row, a quarter of the encoding's CPU."""
     _insert(conn, [(sheet, row_key(row[pk]), _encode(row[pk]), _encode(row)) for row in rows])

@@ -1,16 +1,19 @@
-"""A fresh client's first sync of a sheet loading from its log, sent as soon as the log is read.
+"""A fresh client's first sync of a loading sheet, sent as the load reads or builds its log.
 
-After a restart, loading a big sheet is mostly applying its log rows (~2 s at 200,000 rows,
-holding the GIL), and a fresh client then applies the whole document for as long again. Sent
-the log rows as they were read, the client applies them while the server does. The answer to
-its state vector (sync step 2, after which a client counts itself synced) comes from the room
-when it joins: what loading and others added since (`Room.join`). Only fresh clients (their
-first frame asks for everything) are sent the log: a client with a document of its own waits
-for the room, which sends it only what it lacks.
+Loading a big sheet is mostly building its document from the table (~5 s at 200,000 rows) or,
+after a restart, applying its log rows (~2 s, holding the GIL), and a fresh client then
+applies the whole document for seconds more. Sent each log row as soon as it is read, or each
+chunk of a first open as soon as it is committed, the client applies them while the server
+goes on, and shows the first rows at once. A client that comes while the sheet loads is sent
+what was sent before it. The answer to its state vector (sync step 2, after which a client
+counts itself synced) comes from the room when it joins: what loading and others added since
+(`Room.join`). Only fresh clients (their first frame asks for everything) are sent the log: a
+client with a document of its own waits for the room, which sends it only what it lacks.
 """
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from pycrdt import YSyncMessageType
 
@@ -31,13 +34,18 @@ BIG_ROW = 8 * 2**20
 
 
 class EarlySync:
-    def __init__(self) -> None:
+    def __init__(self, traffic: Mapping[str, Traffic]) -> None:
+        self._traffic = traffic  # each sheet's counters
         self._waiting: dict[str, set[Connection]] = {}  # sheet -> fresh clients
+        self._sent: dict[str, list[bytes]] = {}  # sheet -> its log rows sent while it loads
+        self._reached: dict[str, set[Connection]] = {}
 
     def wait(self, name: str, connection: Connection) -> None:
-        """The fresh client is to be sent the sheet's log, if its load reads one
-        (`connection.sent_log` says when it was)."""
+        """The fresh client is to be sent the sheet's log, if its load reads or builds one
+        (`connection.sent_log` says when it was), starting with what was sent already."""
         self._waiting.setdefault(name, set()).add(connection)
+        for update in self._sent.get(name, ()):
+            self._send(name, update, {connection})
 
     def forget(self, name: str, connection: Connection) -> None:
         """The client's wait is over: its room is loaded, or could not be."""
@@ -46,24 +54,39 @@ class EarlySync:
         if not waiting:
             self._waiting.pop(name, None)
 
-    async def send(self, name: str, logged: LoggedDocument, traffic: Traffic) -> None:
-        """Sends the log rows, as updates, to the fresh clients waiting for the sheet; if one
-        is big, waits for them to reach their sockets, up to `PATIENCE` seconds."""
-        waiting = self._waiting.pop(name, set())
-        if not waiting:
-            return
-        update = YSyncMessageType.SYNC_UPDATE  # not the answer yet: the room sends that
-        frames = [encode_frame(sync_message(update, row)) for row in logged.updates]
-        for frame in frames:
-            for connection in waiting:
-                connection.send_sync(frame)
-            traffic.sent(frame, len(waiting))
-        for connection in waiting:
-            connection.sent_log = True
-        log.info("sheet %s: its log sent to %d clients while it loads", name, len(waiting))
-        if max(len(row) for row in logged.updates) <= BIG_ROW:
+    def row(self, name: str, update: bytes) -> None:
+        """One row of the log, as the load read or committed it: to the waiting clients."""
+        self._sent.setdefault(name, []).append(update)
+        self._send(name, update, self._waiting.get(name, set()))
+
+    async def send(self, name: str, logged: LoggedDocument) -> None:
+        """Sends the log rows read; if one is big, waits for the waiting clients to receive
+        them, up to `PATIENCE` seconds."""
+        for update in logged.updates:
+            self.row(name, update)
+        waiting = self._waiting.get(name)
+        if not waiting or max(len(update) for update in logged.updates) <= BIG_ROW:
             return
         drains = [asyncio.ensure_future(connection.drained()) for connection in waiting]
         _, late = await asyncio.wait(drains, timeout=PATIENCE)
         for drain in late:
             drain.cancel()
+
+    def loaded(self, name: str) -> None:
+        """The load is over: what it sent is let go, and the clients that came since wait for
+        the room."""
+        rows = len(self._sent.pop(name, ()))
+        reached = len(self._reached.pop(name, ()))
+        if reached:
+            log.info("sheet %s: %d log rows sent to %d clients while it loaded",
+                     name, rows, reached)  # fmt: skip
+
+    def _send(self, name: str, update: bytes, connections: set[Connection]) -> None:
+        if not connections:
+            return
+        frame = encode_frame(sync_message(YSyncMessageType.SYNC_UPDATE, update))
+        for connection in connections:
+            connection.send_sync(frame)
+            connection.sent_log = True
+        self._reached.setdefault(name, set()).update(connections)
+        self._traffic[name].sent(frame, len(connections))

@@ -79,7 +79,7 @@ class Rooms:
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self.traffic = {name: Traffic() for name in sheets}  # outlives each room's loading
         self.errors: dict[str, str] = {}  # sheet -> why its table cannot be served (yet)
-        self.early = EarlySync()  # fresh clients of a loading sheet get its log at once
+        self.early = EarlySync(self.traffic)  # fresh clients of a loading sheet get its log at once
         fanout.answer_writes(self._write_here)
 
     def loaded(self) -> list[Room]:
@@ -234,10 +234,19 @@ class Rooms:
 
     async def _opened(self, name: str) -> Room:
         backlog = await self.fanout.backlog(name)  # first: what it lacks, the log holds
-        logged = await asyncio.to_thread(self.store.update_log.load, name)
-        if logged is not None:  # fresh clients apply it while this process does
-            await self.early.send(name, logged, self.traffic[name])
-        loaded = await asyncio.to_thread(self.store.open, name, self.sheets[name], logged)
+        loop = asyncio.get_running_loop()
+
+        def built(chunk: bytes) -> None:  # in the loading thread: committed, so it may go out
+            loop.call_soon_threadsafe(self.early.row, name, chunk)
+
+        try:
+            logged = await asyncio.to_thread(self.store.update_log.load, name)
+            if logged is not None:  # fresh clients apply it while this process does
+                await self.early.send(name, logged)
+            opened = self.store.open
+            loaded = await asyncio.to_thread(opened, name, self.sheets[name], logged, built)
+        finally:
+            self.early.loaded(name)
 
         async def read_record(keys: set[str]) -> RecordLookup:
             return await asyncio.to_thread(self.store.recorded_rows, name, keys)
