@@ -16,8 +16,8 @@ from waiting import eventually
 
 from persistence.database import create_engine
 from persistence.document import chunk_rows
-from persistence.store.sheet_store import BUILDING
 from persistence.store.tables import updates
+from persistence.store.update_log import BUILDING, UpdateLog
 
 COLUMNS = 6  # of the items table
 ROWS = 5 * chunk_rows(COLUMNS) + 17  # six chunks, the last one short
@@ -35,6 +35,7 @@ async def test_a_fresh_client_gets_chunks_while_the_build_goes_on_and_a_crash_lo
             held = _logged(database_url)
             assert held["big"] == 0  # nobody loads a sheet half built
             assert 1 <= held[BUILDING + "big"] < 6
+            assert _listed(database_url) == []  # `cellsync sheets` does not show it either
             assert not first.synced.is_set()
             server.kill()
     finally:
@@ -76,6 +77,14 @@ def _logged(url: str) -> dict[str, int]:
                 sheet: conn.execute(count.where(updates.c.sheet == sheet)).scalar_one()
                 for sheet in ("big", BUILDING + "big")
             }
+    finally:
+        engine.dispose()
+
+
+def _listed(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        return UpdateLog(engine).sheets()
     finally:
         engine.dispose()
 

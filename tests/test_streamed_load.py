@@ -13,10 +13,10 @@ from persistence.database import create_engine
 from persistence.document import new_doc, order_keys, read_meta, read_rows
 from persistence.store import sheet_store, table_record
 from persistence.store.migrate import prepare
-from persistence.store.sheet_store import BUILDING, SheetStore
+from persistence.store.sheet_store import SheetStore
 from persistence.store.table_record import RecordedRow, RecordLookup
 from persistence.store.tables import record_rows, updates
-from persistence.store.update_log import UpdateLog
+from persistence.store.update_log import BUILDING, UpdateLog
 from persistence.table import rows as table_rows
 from persistence.table.schema import reflect_table
 from server.sheets.sheet_document import SheetDocument

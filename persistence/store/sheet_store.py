@@ -33,17 +33,13 @@ from persistence.document import (
 from persistence.store import table_record
 from persistence.store.table_record import RecordedRow, RecordLookup
 from persistence.store.tables import updates
-from persistence.store.update_log import LoggedDocument, UpdateLog, merge
+from persistence.store.update_log import BUILDING, LoggedDocument, UpdateLog, merge
 from persistence.table import load_repair
 from persistence.table.load_repair import Repair
 from persistence.table.rows import fetch_rows
 from persistence.table.schema import TableSchema, reflect_table
 
 log = logging.getLogger(__name__)
-
-# A sheet's log rows are kept under this prefix of its name while its first open commits them
-# a chunk at a time; no sheet's name starts with a control character.
-BUILDING = "\x01building "
 
 
 def _nothing(update: bytes) -> None:

@@ -17,6 +17,10 @@ from persistence.document import new_doc
 from persistence.store.compaction import compacted
 from persistence.store.tables import updates
 
+# A sheet's log rows are kept under this prefix of its name while its first open commits them
+# a chunk at a time (`SheetStore.open`); no sheet's name starts with a control character.
+BUILDING = "\x01building "
+
 
 @dataclass(frozen=True)
 class LoggedDocument:
@@ -61,9 +65,10 @@ class UpdateLog:
         return LoggedDocument(batch) if batch else None
 
     def sheets(self) -> list[str]:
-        """Every sheet the log holds, by name."""
+        """Every sheet the log holds, by name (not those a first open is still building)."""
         with self.engine.connect() as conn:
             query = sa.select(updates.c.sheet).distinct().order_by(updates.c.sheet)
+            query = query.where(~updates.c.sheet.startswith(BUILDING, autoescape=True))
             return list(conn.execute(query).scalars())
 
     def append(self, batches: dict[str, bytes], conn: Connection | None = None) -> None:
