@@ -1,11 +1,12 @@
 """Writes made straight to the table appear in the live sheets, as ordinary edits."""
 
 import asyncio
+from itertools import pairwise
 
 import psutil
 import pytest
 import sqlalchemy as sa
-from pycrdt import Map
+from pycrdt import Array, Doc, Map
 from rawclient import RawClient
 from tables import create_items_table
 from test_api import get
@@ -17,7 +18,10 @@ from client.sheet import open_sheet
 from persistence.database import create_engine
 from persistence.table.schema import reflect_table
 from persistence.table.triggers import is_watched
+from server.storage.table_sync import EDIT_ROWS
 from server.websocket.protocol import MessageKind
+
+BULK = 2 * EDIT_ROWS + 500  # three pages of rows
 
 
 def watch_items(url: str, command: str = "watch") -> None:
@@ -147,6 +151,38 @@ async def test_a_storm_of_external_updates_converges(watched, database_url):
             lambda: equal(table_rows(database_url, "items"), document_rows(sheet)), timeout=20
         )
         assert {sheet.row(str(k))["qty"] for k in range(1, 11)} == set(range(990, 1000))
+
+
+async def test_a_bulk_insert_reaches_the_sheet_in_edits_of_a_page_of_rows(watched, database_url):
+    """Thousands of rows another program inserts at once go into the document a page of rows
+    per edit, the event loop free in between: in one edit, appending their keys to `order`
+    would take seconds, quadratically, and stop every client of the server."""
+    client = await RawClient.connect(watched.url, "items")
+    try:
+        await client.synced.wait()
+        engine = create_engine(database_url)
+        with engine.begin() as conn:  # one transaction
+            conn.execute(
+                sa.text("INSERT INTO items (id, name, qty) VALUES (:id, :name, :id)"),
+                [{"id": n, "name": f"bulk {n}"} for n in range(11, 11 + BULK)],
+            )
+        engine.dispose()
+        everything = [str(n) for n in range(1, 11 + BULK)]
+        await eventually(lambda: _order(client.doc) == everything, timeout=30,
+                         what="every inserted row, in order")  # fmt: skip
+    finally:
+        await client.close()
+    replayed, counts = Doc(), []
+    for update in client.updates():
+        replayed.apply_update(update)
+        counts.append(len(replayed.get("rows", type=Map)))
+    steps = [after - before for before, after in pairwise([10, *counts]) if after != before]
+    assert sum(steps) == BULK
+    assert len(steps) >= 3 and max(steps) <= EDIT_ROWS
+
+
+def _order(doc: Doc) -> list[str]:
+    return list(doc.get("order", type=Array))
 
 
 async def test_a_closed_sheet_picks_up_table_changes_when_it_opens(server_factory, database_url):

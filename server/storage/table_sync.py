@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from persistence import row_edits
 from persistence.origins import FROM_TABLE, Origin, table_must_follow
 from persistence.table.dirty_rows import DirtyRows, Reconciliation
-from persistence.table.external_changes import ExternalReader, as_edits
+from persistence.table.external_changes import ExternalChange, ExternalReader, as_edits
 from persistence.table.outcome import put_outcome
 from persistence.table.schema import TableSchema
 from persistence.table.triggers import is_watched
@@ -47,6 +47,10 @@ POLL_SHARE = 0.05
 # Dirty rows read from the document per turn of the event loop when the table is written: ~20 ms
 # (3,000 at once stopped every room for 60-90 ms).
 TAKE_PAGE = 1000
+# Rows of other programs' changes per edit of the document, the loop free in between: pycrdt
+# appends to `order` one key at a time, quadratically within a transaction (10,000 new rows in
+# one edit took 2.6 s, 30,000 over a minute, and stopped every client of the server meanwhile).
+EDIT_ROWS = 1000
 
 
 @dataclass
@@ -349,6 +353,16 @@ class TableSync:
             states += rows.states(keys[start : start + TAKE_PAGE])
         return states
 
+    @staticmethod
+    async def _into_document(document: SheetDocument, changes: list[ExternalChange]) -> None:
+        """Other programs' changes as edits of the document, `EDIT_ROWS` rows per edit and
+        per turn of the loop, each made against the document as it is then (`as_edits`)."""
+        for start in range(0, len(changes), EDIT_ROWS):
+            if start:
+                await asyncio.sleep(0)
+            with document.edit(FROM_TABLE) as doc:
+                row_edits.apply(doc, as_edits(doc, changes[start : start + EDIT_ROWS]))
+
     async def _reconcile(self, sheet: _Sheet) -> set[str]:
         """The rows where the document and the record disagree. The record is read and
         compared on the worker thread; the document's rows a page at a time on the event
@@ -396,8 +410,7 @@ class TableSync:
                             log.warning("sheet %s: reading table changes failed (%s); retrying",
                                         name, self.health.failing[source])  # fmt: skip
                     if changes:  # after every edit the document has had
-                        with sheet.document.edit(FROM_TABLE) as doc:
-                            row_edits.apply(doc, as_edits(doc, changes))
+                        await self._into_document(sheet.document, changes)
                 if pks is None:
                     await give_back_soon()  # the whole table and its record, compared
                 if changes is None:
