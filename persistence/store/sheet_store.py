@@ -86,27 +86,22 @@ class SheetStore:
             opened = self._first_open(sheet, schema, built)
             if opened is not None:
                 return opened
-            logged = self.update_log.load(sheet)  # a stopped build's, now finished
+            logged = self.update_log.load(sheet)  # another process's, or a stopped build's
             assert logged is not None
         return self._repaired(sheet, schema, logged)
 
     def _first_open(
         self, sheet: str, schema: TableSchema, built: Callable[[bytes], None]
     ) -> OpenedSheet | None:
-        """The sheet built from its table, or None when this finished a build that had
-        stopped half-way, to be loaded from the log like any sheet: the table may have changed
-        since it started, its columns too."""
+        """The sheet built from its table, or None when the log holds it now, to be loaded
+        like any sheet: another process built it first, or this finished a build that had
+        stopped half-way (the table may have changed since it started, its columns too)."""
         with self.engine.connect() as lock:
             with lock.begin():
                 # PostgreSQL: another process opening the sheet waits for the whole build
                 table_record.lock_sheet(lock, sheet)
-                logged = self.update_log.load(sheet, lock)  # another process may have been first
-                if logged is not None:
-                    doc = logged.document()
-                    state = doc.get_state()
-                    return OpenedSheet(
-                        doc, logged.rows, schema, logged=logged.updates, logged_state=state
-                    )
+                if self.update_log.load(sheet, lock) is not None:  # another process was first
+                    return None
                 if lock.dialect.name == "postgresql":
                     return self._built(sheet, schema, built, lock)
             # SQLite has one writer at a time: the lock is taken again for the last step

@@ -38,7 +38,6 @@ class EarlySync:
         self._traffic = traffic  # each sheet's counters
         self._waiting: dict[str, set[Connection]] = {}  # sheet -> fresh clients
         self._sent: dict[str, list[bytes]] = {}  # sheet -> its log rows sent while it loads
-        self._reached: dict[str, set[Connection]] = {}
 
     def wait(self, name: str, connection: Connection) -> None:
         """The fresh client is to be sent the sheet's log, if its load reads or builds one
@@ -76,7 +75,7 @@ class EarlySync:
         """The load is over: what it sent is let go, and the clients that came since wait for
         the room."""
         rows = len(self._sent.pop(name, ()))
-        reached = len(self._reached.pop(name, ()))
+        reached = sum(connection.sent_log for connection in self._waiting.get(name, ()))
         if reached:
             log.info("sheet %s: %d log rows sent to %d clients while it loaded",
                      name, rows, reached)  # fmt: skip
@@ -88,5 +87,4 @@ class EarlySync:
         for connection in connections:
             connection.send_sync(frame)
             connection.sent_log = True
-        self._reached.setdefault(name, set()).update(connections)
         self._traffic[name].sent(frame, len(connections))

@@ -243,8 +243,9 @@ class Rooms:
             logged = await asyncio.to_thread(self.store.update_log.load, name)
             if logged is not None:  # fresh clients apply it while this process does
                 await self.early.send(name, logged)
-            opened = self.store.open
-            loaded = await asyncio.to_thread(opened, name, self.sheets[name], logged, built)
+            loaded = await asyncio.to_thread(
+                self.store.open, name, self.sheets[name], logged, built
+            )
         finally:
             self.early.loaded(name)
 
